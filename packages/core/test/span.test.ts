@@ -1,0 +1,276 @@
+import {
+  AlwaysOffSampler,
+  createTracer,
+  getActiveSpan,
+  runWithSpan,
+  SpanKind,
+  SpanStatusCode,
+  TraceFlags,
+  toUnixNanos,
+  TracingError,
+  type ReadableSpan,
+} from '../src/index.ts'
+import { memoryTracer, sleep } from './helpers.ts'
+
+describe('spans', () => {
+  it('records name, kind, attributes, links, events, status, and ends once', async () => {
+    const { tracer, exporter } = memoryTracer()
+    const linked = tracer.startSpan('linked')
+    const span = tracer.startSpan('work', {
+      kind: SpanKind.CLIENT,
+      attributes: { 'a.str': 'x', 'a.num': 1.5, 'a.bool': true, 'a.arr': ['p', 'q'], 'a.undef': undefined },
+      links: [{ context: linked, attributes: { why: 'retry' } }],
+    })
+    span.setAttribute('late', 42).addEvent('cache miss', { key: 'k' })
+    span.updateName('work renamed')
+    span.setStatus(SpanStatusCode.ERROR, 'boom')
+    await sleep(2)
+    span.end()
+    span.end() // ignored
+    span.setAttribute('after.end', 1) // ignored
+    const [s] = exporter.getFinishedSpans() as [ReadableSpan]
+    expect(exporter.getFinishedSpans()).toHaveLength(1)
+    expect(s.name).toBe('work renamed')
+    expect(s.kind).toBe(SpanKind.CLIENT)
+    expect(s.attributes).toEqual({ 'a.str': 'x', 'a.num': 1.5, 'a.bool': true, 'a.arr': ['p', 'q'], late: 42 })
+    expect(s.links).toEqual([{ context: linked, attributes: { why: 'retry' }, droppedAttributesCount: 0 }])
+    expect(s.events).toHaveLength(1)
+    expect(s.events![0]!.name).toBe('cache miss')
+    expect(s.events![0]!.attributes).toEqual({ key: 'k' })
+    expect(s.statusCode).toBe(SpanStatusCode.ERROR)
+    expect(s.statusMessage).toBe('boom')
+    expect(s.endTime - s.startTime).toBeGreaterThanOrEqual(1)
+    expect(s.ended).toBe(true)
+    expect(s.scope.name).toBe('@spanline/core')
+    expect(s.resource.attributes['service.name']).toBe('test')
+  })
+
+  it('follows the status rules: OK is final, UNSET ignored, message only with ERROR', () => {
+    const { tracer, exporter } = memoryTracer()
+    const a = tracer.startSpan('a')
+    a.setStatus(SpanStatusCode.ERROR, 'first').setStatus(SpanStatusCode.OK, 'ignored message').setStatus(SpanStatusCode.ERROR, 'later')
+    a.end()
+    const b = tracer.startSpan('b')
+    b.setStatus(SpanStatusCode.ERROR, 'x').setStatus(SpanStatusCode.UNSET)
+    b.end()
+    const [sa, sb] = exporter.getFinishedSpans() as [ReadableSpan, ReadableSpan]
+    expect([sa.statusCode, sa.statusMessage]).toEqual([SpanStatusCode.OK, undefined])
+    expect([sb.statusCode, sb.statusMessage]).toEqual([SpanStatusCode.ERROR, 'x'])
+  })
+
+  it('records exceptions as `exception` events with type, message and stack trace', () => {
+    class PaymentDeclined extends Error {}
+    const { tracer, exporter } = memoryTracer()
+    const span = tracer.startSpan('pay')
+    span.recordException(new PaymentDeclined('card declined'))
+    span.recordException(new TypeError('bad'))
+    span.recordException('a string')
+    span.recordException(Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }))
+    span.end()
+    const events = exporter.getFinishedSpans()[0]!.events!
+    expect(events.map((e) => e.name)).toEqual(['exception', 'exception', 'exception', 'exception'])
+    expect(events[0]!.attributes).toMatchObject({ 'exception.type': 'PaymentDeclined', 'exception.message': 'card declined' })
+    expect(String(events[0]!.attributes!['exception.stacktrace'])).toMatch(/card declined\n\s+at /)
+    expect(events[1]!.attributes).toMatchObject({ 'exception.type': 'TypeError', 'exception.message': 'bad' })
+    expect(events[2]!.attributes).toEqual({ 'exception.type': 'string', 'exception.message': 'a string' })
+    expect(events[3]!.attributes).toMatchObject({ 'exception.type': 'Error', 'exception.message': 'refused' })
+    // recordException does not set the status by itself
+    expect(exporter.getFinishedSpans()[0]!.statusCode).toBe(SpanStatusCode.UNSET)
+  })
+
+  it('drops invalid attribute values and keys rather than exporting them', () => {
+    const { tracer, exporter } = memoryTracer()
+    const span = tracer.startSpan('x')
+    span.setAttribute('obj', { a: 1 } as never)
+    span.setAttribute('mixed', [1, 'a'] as never)
+    span.setAttribute('nulls', [null] as never)
+    span.setAttribute('', 'empty key')
+    span.setAttribute('__proto__', 'x')
+    span.setAttribute('ok', [1, 2])
+    span.end()
+    expect(exporter.getFinishedSpans()[0]!.attributes).toEqual({ ok: [1, 2] })
+    expect(Object.getPrototypeOf(exporter.getFinishedSpans()[0]!.attributes)).toBe(Object.prototype)
+  })
+
+  it('uses caller-given start and end times (epoch ms), and never a negative duration', () => {
+    const { tracer, exporter } = memoryTracer()
+    const start = Date.now() - 1000
+    const span = tracer.startSpan('timed', { startTime: start })
+    span.end(new Date(start + 250))
+    const early = tracer.startSpan('early')
+    early.end(Date.now() - 60_000)
+    const [timed, e] = exporter.getFinishedSpans() as [ReadableSpan, ReadableSpan]
+    expect(timed.endTime - timed.startTime).toBeCloseTo(250, 3)
+    const startNs = toUnixNanos(timed.startTime)
+    expect(Number(startNs / 1_000_000n)).toBeGreaterThanOrEqual(start - 1)
+    expect(Number(startNs / 1_000_000n)).toBeLessThanOrEqual(start + 1)
+    expect(e.endTime).toBe(e.startTime)
+  })
+
+  it('time is monotonic and converts to Unix nanoseconds at export', async () => {
+    const { tracer, exporter } = memoryTracer()
+    const before = BigInt(Date.now()) * 1_000_000n
+    const span = tracer.startSpan('t')
+    await sleep(5)
+    span.end()
+    const after = BigInt(Date.now()) * 1_000_000n
+    const s = exporter.getFinishedSpans()[0]!
+    const start = toUnixNanos(s.startTime)
+    const end = toUnixNanos(s.endTime)
+    // performance.timeOrigin and Date.now() agree to within a few ms
+    expect(start).toBeGreaterThan(before - 20_000_000n)
+    expect(end).toBeLessThan(after + 20_000_000n)
+    expect(end - start).toBeGreaterThanOrEqual(4_000_000n)
+  })
+})
+
+describe('unsampled spans', () => {
+  it('propagate their ids with sampled=0, record nothing and are never exported', () => {
+    const { tracer, exporter } = memoryTracer({ sampler: new AlwaysOffSampler() })
+    const span = tracer.startSpan('unsampled', { attributes: { a: 1 } })
+    expect(span.isRecording()).toBe(false)
+    expect(span.traceId).toMatch(/^[0-9a-f]{32}$/)
+    expect(span.spanId).toMatch(/^[0-9a-f]{16}$/)
+    expect(span.traceFlags & TraceFlags.SAMPLED).toBe(0)
+    const child = runWithSpan(span, () => tracer.startSpan('child'))
+    expect(child.traceId).toBe(span.traceId)
+    expect(child.isRecording()).toBe(false)
+    const headers: Record<string, string> = {}
+    runWithSpan(child, () => tracer.inject(headers))
+    expect(headers.traceparent).toBe(`00-${span.traceId}-${child.spanId}-02`)
+    span.setAttribute('x', 1).addEvent('e').setStatus(SpanStatusCode.ERROR).recordException(new Error('x'))
+    child.end()
+    span.end()
+    expect(exporter.getFinishedSpans()).toHaveLength(0)
+  })
+
+  it('record-only spans reach processors but are never exported', () => {
+    const seen: string[] = []
+    const { tracer, exporter } = memoryTracer({
+      sampler: { shouldSample: () => ({ decision: 1 }), toString: () => 'RecordOnly' },
+    })
+    const tracer2 = createTracer({
+      env: {},
+      sampler: { shouldSample: () => ({ decision: 1 }), toString: () => 'RecordOnly' },
+      processors: [{ onStart: (s) => seen.push(`start ${s.name}`), onEnd: (s) => seen.push(`end ${s.name}`), forceFlush: async () => {}, shutdown: async () => {} }],
+    })
+    const span = tracer.startSpan('record-only')
+    expect(span.isRecording()).toBe(true)
+    expect(span.traceFlags & TraceFlags.SAMPLED).toBe(0)
+    span.end()
+    expect(exporter.getFinishedSpans()).toHaveLength(0)
+    tracer2.startSpan('r').end()
+    expect(seen).toEqual(['start r', 'end r'])
+  })
+
+  it('a tracer without processors makes non-recording spans that still carry ids', () => {
+    const tracer = createTracer({ env: {} })
+    const span = tracer.startSpan('x')
+    expect(span.isRecording()).toBe(false)
+    expect(span.traceFlags).toBe(TraceFlags.SAMPLED | TraceFlags.RANDOM)
+    expect(runWithSpan(span, getActiveSpan)).toBe(span)
+  })
+})
+
+describe('ids', () => {
+  it('are 16-byte and 8-byte lowercase hex, unique, with the random flag set on new traces', () => {
+    const { tracer } = memoryTracer()
+    const traceIds = new Set<string>()
+    const spanIds = new Set<string>()
+    for (let i = 0; i < 5000; i++) {
+      const s = tracer.startSpan('x', { parent: null })
+      expect(s.traceId).toMatch(/^[0-9a-f]{32}$/)
+      expect(s.spanId).toMatch(/^[0-9a-f]{16}$/)
+      expect(s.traceId).not.toBe('0'.repeat(32))
+      expect(s.spanId).not.toBe('0'.repeat(16))
+      expect(s.traceFlags & TraceFlags.RANDOM).toBe(TraceFlags.RANDOM)
+      traceIds.add(s.traceId)
+      spanIds.add(s.spanId)
+    }
+    expect(traceIds.size).toBe(5000)
+    expect(spanIds.size).toBe(5000)
+  })
+})
+
+describe('tracer options', () => {
+  it('rejects bad options with a TracingError naming what was wrong', () => {
+    expect(() => createTracer({ serviceName: '' })).toThrow(/serviceName/)
+    expect(() => createTracer({ nope: 1 } as never)).toThrow(/unknown tracer option "nope"/)
+    expect(() => createTracer({ sampler: {} as never })).toThrow(TracingError)
+    expect(() => createTracer({ propagator: ['tracecontext', 'jaeger'] })).toThrow(/unknown propagator "jaeger"/)
+    expect(() => createTracer({ spanLimits: { attributeCountLimit: -1 } })).toThrow(/attributeCountLimit/)
+    expect(() => createTracer({ spanLimits: { bogus: 1 } as never })).toThrow(/unknown span limit "bogus"/)
+    try {
+      createTracer({ serviceName: 3 as never })
+    } catch (err) {
+      expect((err as TracingError).code).toBe('SPANLINE_ERR_INVALID_ARGUMENT')
+    }
+  })
+
+  it('trace() ends the span, records a thrown or rejected error, and passes it on', async () => {
+    const { tracer, exporter } = memoryTracer()
+    expect(tracer.trace('sync', (span) => {
+      expect(getActiveSpan()).toBe(span)
+      return 5
+    })).toBe(5)
+    await expect(tracer.trace('async', async () => {
+      await sleep(1)
+      return 'v'
+    })).resolves.toBe('v')
+    const boom = new Error('boom')
+    expect(() => tracer.trace('throws', () => {
+      throw boom
+    })).toThrow(boom)
+    await expect(tracer.trace('rejects', async () => {
+      throw boom
+    })).rejects.toBe(boom)
+    const spans = exporter.getFinishedSpans()
+    expect(spans.map((s) => s.name)).toEqual(['sync', 'async', 'throws', 'rejects'])
+    expect(spans.map((s) => s.statusCode)).toEqual([0, 0, 2, 2])
+    expect(spans[3]!.events![0]!.attributes!['exception.message']).toBe('boom')
+  })
+
+  it('explicit parents: a span, a context, or null for a new trace', () => {
+    const { tracer } = memoryTracer()
+    const a = tracer.startSpan('a')
+    const b = tracer.startSpan('b', { parent: a })
+    const c = runWithSpan(a, () => tracer.startSpan('c', { parent: null }))
+    expect(b.traceId).toBe(a.traceId)
+    expect((b as unknown as ReadableSpan).parentSpanId).toBe(a.spanId)
+    expect(c.traceId).not.toBe(a.traceId)
+    expect((c as unknown as ReadableSpan).parentSpanId).toBeUndefined()
+  })
+
+  it('a throwing sampler or processor never reaches the caller', () => {
+    const tracer = createTracer({
+      env: {},
+      sampler: { shouldSample: () => { throw new Error('sampler bug') }, toString: () => 'Bad' },
+      processors: [{ onStart: () => { throw new Error('x') }, onEnd: () => { throw new Error('y') }, forceFlush: async () => {}, shutdown: async () => {} }],
+    })
+    const span = tracer.startSpan('x')
+    expect(span.isRecording()).toBe(false)
+    span.end()
+    const t2 = createTracer({
+      env: {},
+      processors: [{ onStart: () => { throw new Error('x') }, onEnd: () => { throw new Error('y') }, forceFlush: async () => {}, shutdown: async () => {} }],
+    })
+    expect(() => t2.startSpan('y').end()).not.toThrow()
+  })
+
+  it('after shutdown, new spans are non-recording and shutdown is idempotent', async () => {
+    const { tracer, exporter } = memoryTracer()
+    tracer.startSpan('before').end()
+    await tracer.shutdown()
+    await tracer.shutdown()
+    const s = tracer.startSpan('after')
+    expect(s.isRecording()).toBe(false)
+    s.end()
+    expect(exporter.getFinishedSpans().map((x) => x.name)).toEqual(['before'])
+  })
+
+  it('getTracer() shares the pipeline under another instrumentation scope', () => {
+    const { tracer, exporter } = memoryTracer()
+    tracer.getTracer('@spanline/express', '1.2.3').startSpan('x').end()
+    expect(exporter.getFinishedSpans()[0]!.scope).toEqual({ name: '@spanline/express', version: '1.2.3' })
+  })
+})

@@ -1,17 +1,18 @@
 // A small traced app, instrumented by hand with @spanline/core: a client
 // calls a server over real HTTP on 127.0.0.1, the trace context crosses in
-// the traceparent header, and the finished trace is printed as a tree.
+// the traceparent header, and the finished trace is printed as a waterfall.
+// With OTEL_EXPORTER_OTLP_ENDPOINT set, the spans also go to that backend.
 // Run it with `npm start` at the repository root.
 import { createServer } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
 import {
-  createTracer, incomingHeadersGetter, runWithContext, runWithSpan, setGlobalTracer,
-  SimpleSpanProcessor, SpanKind, SpanStatusCode, toEpochMillis,
+  ConsoleSpanExporter, createTracer, incomingHeadersGetter, OtlpHttpExporter, runWithContext, runWithSpan,
+  setGlobalTracer, SpanKind, SpanStatusCode,
 } from '@spanline/core'
-import { InMemorySpanExporter } from '@spanline/core/testing'
 
-const exporter = new InMemorySpanExporter()
-const tracer = createTracer({ serviceName: 'hello', processors: [new SimpleSpanProcessor(exporter)] })
+const exporters = [new ConsoleSpanExporter()]
+if (process.env.OTEL_EXPORTER_OTLP_ENDPOINT) exporters.push(new OtlpHttpExporter())
+const tracer = createTracer({ serviceName: 'hello', exporters })
 setGlobalTracer(tracer)
 
 // The server side: continue the caller's trace from the incoming headers.
@@ -56,24 +57,5 @@ await tracer.trace('checkout', async () => {
 })
 
 server.close()
-await tracer.forceFlush()
-
-// Print the trace as a tree, children under their parent, by start time.
-const spans = exporter.getFinishedSpans()
-const children = new Map()
-for (const s of spans) {
-  const list = children.get(s.parentSpanId) ?? []
-  list.push(s)
-  children.set(s.parentSpanId, list)
-}
-const root = spans.find((s) => s.parentSpanId === undefined)
-const t0 = root.startTime
-const kinds = ['', 'internal', 'server', 'client', 'producer', 'consumer']
-console.log(`\ntrace ${root.traceId}`)
-;(function print(span, depth) {
-  const offset = (span.startTime - t0).toFixed(1).padStart(6)
-  const duration = (span.endTime - span.startTime).toFixed(1).padStart(6)
-  console.log(`${offset} ms ${duration} ms  ${'  '.repeat(depth)}${span.name} [${kinds[span.kind]}] ${span.resource.attributes['service.name']}`)
-  for (const child of (children.get(span.spanId) ?? []).sort((a, b) => a.startTime - b.startTime)) print(child, depth + 1)
-})(root, 0)
-console.log(`\n${spans.length} spans, one trace; started ${new Date(toEpochMillis(t0)).toISOString()}`)
+// Prints the waterfall (and sends the spans, if a backend is configured).
+await tracer.shutdown()

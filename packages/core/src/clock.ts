@@ -25,6 +25,74 @@ export function toUnixNanos(t: number): bigint {
   return originMicros * 1000n + BigInt(Math.round(t * 1e6))
 }
 
+// The exporters need toUnixNanos(t) = originMicros * 1000 + n, with
+// n = Math.round(t * 1e6), for every span and event, and a BigInt per field
+// costs about as much as the rest of a span's protobuf encoding. The two
+// functions below compute the same value exactly with doubles, keeping every
+// intermediate an integer below 2^53. n may itself exceed 2^53 once a process
+// has run for 104 days (2^53 ns); it is still an integer double then, and
+// splitting it at 2^32 (a power of two) stays exact.
+const TWO_32 = 4294967296
+const INV_TWO_32 = 1 / TWO_32
+const originNanos = originMicros * 1000n
+const ORIGIN_NANOS_LO = Number(originNanos & 0xffffffffn)
+const ORIGIN_NANOS_HI = Number(originNanos >> 32n)
+const ORIGIN_MICROS = Number(originMicros)
+/** 2^32 = 4294967 * 1000 + 296: how n's high half divides by 1000. */
+const TWO_32_DIV_1000 = 4294967
+const TWO_32_MOD_1000 = 296
+
+/**
+ * toUnixNanos(t) as a decimal string (OTLP/JSON carries 64-bit integers as
+ * strings), without BigInt. Exactly `toUnixNanos(t).toString()` for finite
+ * t; a non-finite t (a NaN end time from user code) gives "0" rather than
+ * throwing, so one bad span cannot fail a whole export batch.
+ */
+export function toUnixNanosString(t: number): string {
+  const n = Math.round(t * 1e6)
+  if (!Number.isFinite(n)) return '0'
+  // The value is micros * 1000 + rest with 0 <= rest < 1000: divide n by
+  // 1000 in halves so that m stays below 2^42.
+  const nHi = Math.floor(n * INV_TWO_32)
+  const m = nHi * TWO_32_MOD_1000 + (n - nHi * TWO_32)
+  // m * 0.001 is off by far less than one, so one correction step suffices.
+  let q = Math.floor(m * 0.001)
+  let rest = m - q * 1000
+  if (rest < 0) {
+    q--
+    rest += 1000
+  } else if (rest >= 1000) {
+    q++
+    rest -= 1000
+  }
+  const micros = ORIGIN_MICROS + nHi * TWO_32_DIV_1000 + q
+  // Before 1970 (only from odd caller-given times) the digits would need a
+  // sign and a borrow; after 2255 micros passes 2^53: the exact slow path.
+  if (micros <= 0 || micros > Number.MAX_SAFE_INTEGER) return toUnixNanos(t).toString()
+  return micros + (rest >= 100 ? '' : rest >= 10 ? '0' : '00') + rest
+}
+
+/**
+ * toUnixNanos(t) as the two 32-bit halves of its 64-bit two's-complement
+ * value, for protobuf fixed64, without BigInt: `out[0]` gets the low half and
+ * `out[1]` the high half. The caller owns `out`, so nothing is allocated.
+ * Exact for finite t; a non-finite t gives 0 (see toUnixNanosString).
+ */
+export function toUnixNanosHalves(t: number, out: Uint32Array): void {
+  const n = Math.round(t * 1e6)
+  if (!Number.isFinite(n)) {
+    out[0] = 0
+    out[1] = 0
+    return
+  }
+  const nHi = Math.floor(n * INV_TWO_32)
+  const lo = ORIGIN_NANOS_LO + (n - nHi * TWO_32)
+  // A Uint32Array stores modulo 2^32: that drops the carry from the low
+  // half, and gives the two's complement of a negative (pre-1970) value.
+  out[0] = lo
+  out[1] = ORIGIN_NANOS_HI + nHi + (lo >= TWO_32 ? 1 : 0)
+}
+
 /** Monotonic ms → Unix epoch milliseconds (for display). */
 export function toEpochMillis(t: number): number {
   return timeOrigin + t

@@ -41,25 +41,3 @@ export function generateSpanId(): string {
   while (allZero(start, start + 8)) start = take(8)
   return pool.toString('hex', start, start + 8)
 }
-
-const HEX_ZERO_32 = '00000000000000000000000000000000'
-const HEX_ZERO_16 = '0000000000000000'
-
-/** True for 32 lowercase hex characters, not all zero. */
-export function isValidTraceId(id: string): boolean {
-  return id.length === 32 && isLowerHex(id) && id !== HEX_ZERO_32
-}
-
-/** True for 16 lowercase hex characters, not all zero. */
-export function isValidSpanId(id: string): boolean {
-  return id.length === 16 && isLowerHex(id) && id !== HEX_ZERO_16
-}
-
-function isLowerHex(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i)
-    // 0-9 or a-f
-    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false
-  }
-  return true
-}

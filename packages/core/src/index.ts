@@ -38,9 +38,11 @@ export {
   setGlobalTracer,
   type SpanOptions,
   type TracerOptions,
+  type TracerStats,
 } from './tracer.ts'
-export { generateSpanId, generateTraceId, isValidSpanId, isValidTraceId } from './ids.ts'
+export { generateSpanId, generateTraceId } from './ids.ts'
 export { toEpochMillis, toUnixNanos } from './clock.ts'
+export { diagnosticChannel, type Diagnostic } from './diag.ts'
 export { DEFAULT_SPAN_LIMITS, type SpanLimits } from './limits.ts'
 export { createResource, type Resource, type ResourceOptions } from './resource.ts'
 export { VERSION } from './version.ts'
@@ -53,7 +55,7 @@ export { samplerFromEnv } from './sampling/from-env.ts'
 
 export { TraceState } from './propagation/tracestate.ts'
 export { Baggage, type BaggageEntry } from './propagation/baggage.ts'
-export { formatTraceparent, parseTraceparent, type ParsedTraceparent } from './propagation/traceparent.ts'
+export { formatTraceparent, isValidSpanId, isValidTraceId, parseTraceparent, type ParsedTraceparent } from './propagation/traceparent.ts'
 export { defaultGetter, defaultSetter, incomingHeadersGetter, type Getter, type Setter } from './propagation/carrier.ts'
 export type { TextMapPropagator } from './propagation/propagator.ts'
 export { W3CTraceContextPropagator } from './propagation/trace-context.ts'
@@ -63,3 +65,10 @@ export { CompositePropagator } from './propagation/composite.ts'
 export { createPropagator, propagatorFromEnv } from './propagation/from-config.ts'
 
 export { SimpleSpanProcessor, type ExportResult, type SpanExporter, type SpanProcessor } from './export/processor.ts'
+export { BatchSpanProcessor, type BatchOptions, type ProcessorStats } from './export/batch.ts'
+export { OtlpHttpExporter } from './export/otlp/http-exporter.ts'
+export { resolveOtlpConfig, type OtlpConfig, type OtlpExporterOptions, type OtlpProtocol, type OtlpCompression } from './export/otlp/config.ts'
+export { encodeJson } from './export/otlp/json.ts'
+export { encodeProtobuf } from './export/otlp/protobuf.ts'
+export { ConsoleSpanExporter, renderWaterfall, type ConsoleExporterOptions, type WaterfallOptions } from './export/console.ts'
+export { exportersFromEnv, processorsFor } from './export/from-env.ts'

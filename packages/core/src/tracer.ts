@@ -3,9 +3,12 @@ import { Context, getActiveContext, ROOT_CONTEXT, runWithSpan } from './context.
 import { debug } from './diag.ts'
 import type { Env } from './env.ts'
 import { ERR_INVALID_ARGUMENT, TracingError } from './errors.ts'
-import type { SpanProcessor } from './export/processor.ts'
+import type { ProcessorStats } from './export/batch.ts'
+import { exportersFromEnv, processorsFor } from './export/from-env.ts'
+import type { SpanExporter, SpanProcessor } from './export/processor.ts'
 import { registry } from './global.ts'
-import { generateSpanId, generateTraceId, isValidSpanId, isValidTraceId } from './ids.ts'
+import { generateSpanId, generateTraceId } from './ids.ts'
+import { isValidSpanId, isValidTraceId } from './propagation/traceparent.ts'
 import { resolveSpanLimits, type SpanLimits } from './limits.ts'
 import { defaultGetter, defaultSetter, type Getter, type Setter } from './propagation/carrier.ts'
 import { createPropagator, propagatorFromEnv } from './propagation/from-config.ts'
@@ -35,8 +38,17 @@ export interface TracerOptions {
   readonly sampler?: Sampler
   /** Default: OTEL_SPAN_*_LIMIT variables, else OpenTelemetry's defaults. */
   readonly spanLimits?: Partial<SpanLimits>
-  /** Where finished spans go. With none, spans are not recorded (ids still propagate). */
+  /**
+   * Where finished spans go, in full control. An empty list records nothing
+   * (ids still propagate).
+   */
   readonly processors?: readonly SpanProcessor[]
+  /**
+   * Exporters to send spans to, each behind a batch processor (the console
+   * exporter behind a simple one). When neither this nor `processors` is
+   * given: OTEL_TRACES_EXPORTER (default `otlp`, to http://localhost:4318).
+   */
+  readonly exporters?: readonly SpanExporter[]
   /** A propagator, or format names (`tracecontext`, `baggage`, `b3`, `b3multi`, `none`). Default: OTEL_PROPAGATORS, else tracecontext,baggage. */
   readonly propagator?: TextMapPropagator | readonly string[]
   /** The instrumentation scope of spans from this tracer (default @spanline/core). */
@@ -59,7 +71,13 @@ export interface SpanOptions {
   readonly startTime?: TimeInput
 }
 
-const OPTION_NAMES = ['serviceName', 'resource', 'sampler', 'spanLimits', 'processors', 'propagator', 'scope', 'env']
+/** Counters of a tracer's spans; see Tracer#stats(). */
+export interface TracerStats extends ProcessorStats {
+  started: number
+  unsampled: number
+}
+
+const OPTION_NAMES = ['serviceName', 'resource', 'sampler', 'spanLimits', 'processors', 'exporters', 'propagator', 'scope', 'env']
 const DEFAULT_SCOPE: InstrumentationScope = Object.freeze({ name: '@spanline/core', version: VERSION })
 
 /** State shared by a tracer and the tracers derived from it with getTracer(). */
@@ -70,6 +88,9 @@ class Pipeline implements SpanPipeline {
   readonly processors: readonly SpanProcessor[]
   readonly propagator: TextMapPropagator
   shutDown: boolean = false
+  /** Recording spans started; unsampled (non-recording) ones. Plain counters: a cheap increment each. */
+  started: number = 0
+  unsampled: number = 0
   #shutdown: Promise<void> | undefined = undefined
 
   constructor(options: TracerOptions) {
@@ -81,7 +102,9 @@ class Pipeline implements SpanPipeline {
       ...(options.resource !== undefined && { attributes: options.resource }),
     })
     this.sampler = options.sampler ?? samplerFromEnv(env)
-    this.processors = (options.processors ?? []).slice()
+    this.processors = options.processors !== undefined
+      ? options.processors.slice()
+      : processorsFor(options.exporters ?? exportersFromEnv(env), env)
     const p = options.propagator
     this.propagator = p === undefined ? propagatorFromEnv(env) : isPropagator(p) ? p : createPropagator(p as readonly string[])
   }
@@ -125,6 +148,14 @@ function validate(options: TracerOptions): void {
   }
   if (options.sampler !== undefined && typeof options.sampler?.shouldSample !== 'function') {
     throw new TracingError(ERR_INVALID_ARGUMENT, 'sampler must have a shouldSample() method')
+  }
+  if (options.exporters !== undefined) {
+    if (!Array.isArray(options.exporters)) throw new TracingError(ERR_INVALID_ARGUMENT, 'exporters must be an array')
+    for (const e of options.exporters) {
+      if (e === null || typeof e !== 'object' || typeof e.export !== 'function') {
+        throw new TracingError(ERR_INVALID_ARGUMENT, 'each exporter must have export() and shutdown()')
+      }
+    }
   }
   if (options.processors !== undefined) {
     if (!Array.isArray(options.processors)) throw new TracingError(ERR_INVALID_ARGUMENT, 'processors must be an array')
@@ -221,8 +252,10 @@ export class Tracer {
     const flags = result.decision === SamplingDecision.RECORD_AND_SAMPLED ? random | TraceFlags.SAMPLED : random
     const traceState = result.traceState ?? parent?.traceState
     if (result.decision === SamplingDecision.DROP || pipeline.processors.length === 0) {
+      pipeline.unsampled++
       return new NonRecordingSpan(traceId, spanId, flags, traceState, false)
     }
+    pipeline.started++
 
     const start = options?.startTime === undefined ? now() : fromEpochMillis(options.startTime)
     const span = new RecordingSpan(pipeline, this.scope, String(name), kind, traceId, spanId, flags, traceState, parent, start)
@@ -291,6 +324,34 @@ export class Tracer {
     }
   }
 
+  /**
+   * What happened to spans so far: started (recorded), unsampled, and the
+   * processors' exported / dropped-by-reason / failure counts, summed.
+   */
+  stats(): TracerStats {
+    const p = this.#pipeline
+    const total: TracerStats = {
+      started: p.started,
+      unsampled: p.unsampled,
+      exported: 0,
+      dropped: { queueFull: 0, exportFailed: 0, rejected: 0, afterShutdown: 0 },
+      exportFailures: 0,
+      queued: 0,
+    }
+    for (const processor of p.processors) {
+      const s = processor.stats?.()
+      if (s === undefined) continue
+      total.exported += s.exported
+      total.exportFailures += s.exportFailures
+      total.queued += s.queued
+      total.dropped.queueFull += s.dropped.queueFull
+      total.dropped.exportFailed += s.dropped.exportFailed
+      total.dropped.rejected += s.dropped.rejected
+      total.dropped.afterShutdown += s.dropped.afterShutdown
+    }
+    return total
+  }
+
   /** Exports everything finished so far. */
   forceFlush(): Promise<void> {
     return Promise.allSettled(this.#pipeline.processors.map((p) => p.forceFlush())).then(reportRejections)
@@ -350,7 +411,7 @@ let fallback: Tracer | undefined
  * is recorded).
  */
 export function getGlobalTracer(): Tracer {
-  return (registry.tracer as Tracer | undefined) ?? (fallback ??= new Tracer({}))
+  return (registry.tracer as Tracer | undefined) ?? (fallback ??= new Tracer({ processors: [] }))
 }
 
 /** Makes `tracer` the process-wide default; `undefined` clears it. */

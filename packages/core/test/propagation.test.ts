@@ -136,18 +136,65 @@ describe('tracestate end to end', () => {
   })
   it.each([
     ['uppercase key', 'Foo=1'],
-    ['key starting with a digit (simple key)', '1foo=1'],
     ['value with a comma-like illegal char "="', 'foo=a=b'],
     ['member without "="', 'foo'],
     ['empty value', 'foo='],
     ['value ending in a space', 'foo=bar '.slice(0, -1) + ' x' + '\u0000'],
-    ['duplicated key', 'foo=1,foo=2'],
-    ['system id too long', `t@${'a'.repeat(15)}=1`],
     ['key too long', `${'a'.repeat(257)}=1`],
+    ['key starting with "@"', '@foo=1'],
+    ['key starting with "_"', '_foo=1'],
     ['value too long', `foo=${'a'.repeat(257)}`],
   ])('discards the whole list with an illegal member: %s', (_label, value) => {
     expect(out(`ok=1,${value}`)).toBeUndefined()
   })
+  // The official suite's strict (level 2) tracestate cases, by test name.
+  const KEY = 'abcdefghijklmnopqrstuvwxyz0123456789_-*/'
+  const VALUE = [[0x20, 0x2b], [0x2d, 0x3c], [0x3e, 0x7e]].map(([a, b]) => Array.from({ length: b! - a! + 1 }, (_, i) => String.fromCharCode(a! + i)).join('')).join('')
+  it.each<[string, string[], Record<string, string> | undefined]>([
+    ['test_tracestate_included_traceparent_included', ['foo=1,bar=2'], { foo: '1', bar: '2' }],
+    ['test_tracestate_empty_header', [''], undefined],
+    ['test_tracestate_empty_header (then foo)', ['', 'foo=1'], { foo: '1' }],
+    ['test_tracestate_empty_header (foo then empty)', ['foo=1', ''], { foo: '1' }],
+    ['test_tracestate_multiple_headers_different_keys', ['foo=1,bar=2', 'rojo=1,congo=2', 'baz=3'], { foo: '1', bar: '2', rojo: '1', congo: '2', baz: '3' }],
+    // Since w3c/trace-context#477 duplicates may be kept or dropped, not the whole list: we keep the first.
+    ['test_tracestate_duplicated_keys (one field, same value)', ['foo=1,foo=1'], { foo: '1' }],
+    ['test_tracestate_duplicated_keys (one field)', ['foo=1,foo=2'], { foo: '1' }],
+    ['test_tracestate_duplicated_keys (two fields, same value)', ['foo=1', 'foo=1'], { foo: '1' }],
+    ['test_tracestate_duplicated_keys (two fields)', ['foo=1', 'foo=2'], { foo: '1' }],
+    ['test_tracestate_all_allowed_characters (simple key)', [`${KEY}=${VALUE}`], { [KEY]: VALUE }],
+    ['test_tracestate_all_allowed_characters (vendor key)', [`${KEY}@a-z0-9_-*/=${VALUE}`], { [`${KEY}@a-z0-9_-*/`]: VALUE }],
+    ['test_tracestate_ows_handling (spaces and tabs)', ['foo=1 \t , \t bar=2, \t baz=3'], { foo: '1', bar: '2', baz: '3' }],
+    ['test_tracestate_ows_handling (leading/trailing)', ['\t foo=1 \t'], { foo: '1' }],
+    ['test_tracestate_key_illegal_characters (space before =)', ['foo =1'], undefined],
+    ['test_tracestate_key_illegal_characters (uppercase)', ['FOO=1'], undefined],
+    ['test_tracestate_key_illegal_characters (dot)', ['foo.bar=1'], undefined],
+    // Level 2 key grammar (w3c/trace-context#386, suite since #584): '@' is an ordinary key character.
+    ['test_tracestate_key_illegal_vendor_format (trailing @ is legal)', ['foo@=1,bar=2'], { 'foo@': '1', bar: '2' }],
+    ['test_tracestate_key_illegal_vendor_format (empty tenant)', ['@foo=1,bar=2'], undefined],
+    ['test_tracestate_key_illegal_vendor_format (@@ is legal)', ['foo@@bar=1,bar=2'], { 'foo@@bar': '1', bar: '2' }],
+    ['test_tracestate_key_illegal_vendor_format (two @ are legal)', ['foo@bar@baz=1,bar=2'], { 'foo@bar@baz': '1', bar: '2' }],
+    ['test_tracestate_member_count_limit (32)', [Array.from({ length: 32 }, (_, i) => `bar${i}=${i}`).join(',')], { bar0: '0', bar31: '31' }],
+    ['test_tracestate_member_count_limit (33)', [Array.from({ length: 33 }, (_, i) => `bar${i}=${i}`).join(',')], undefined],
+    ['test_tracestate_key_length_limit (256)', ['foo=1', `${'z'.repeat(256)}=1`], { foo: '1' }],
+    ['test_tracestate_key_length_limit (257)', ['foo=1', `${'z'.repeat(257)}=1`], undefined],
+    ['test_tracestate_key_length_limit (tenant 241, system 14)', ['foo=1', `${'t'.repeat(241)}@${'v'.repeat(14)}=1`], { foo: '1' }],
+    ['test_tracestate_key_length_limit (244 chars with @ is legal)', ['foo=1', `${'t'.repeat(242)}@v=1`], { foo: '1' }],
+    ['test_tracestate_key_length_limit (17 chars with @ is legal)', ['foo=1', `t@${'v'.repeat(15)}=1`], { foo: '1' }],
+    ['test_tracestate_key_length_limit (257 chars with @)', ['foo=1', `${'t'.repeat(250)}@${'v'.repeat(6)}=1`], undefined],
+    ['test_tracestate_value_illegal_characters (=)', ['foo=bar=baz'], undefined],
+    ['test_tracestate_value_illegal_characters (empty value)', ['foo=,bar=3'], undefined],
+  ])('%s', (_name, fields, expected) => {
+    const { outgoing } = hop({ traceparent: '00-12345678901234567890123456789012-1234567890123456-00', tracestate: fields })
+    expect(tp(outgoing).traceId).toBe('12345678901234567890123456789012')
+    if (expected === undefined) {
+      expect(outgoing.tracestate).toBeUndefined()
+      return
+    }
+    const got = TraceState.parse(outgoing.tracestate)!
+    for (const [k, v] of Object.entries(expected)) expect(got.get(k)).toBe(v)
+    if (_name.includes('different_keys')) expect(outgoing.tracestate).toBe('foo=1,bar=2,rojo=1,congo=2,baz=3')
+  })
+
   it('accepts multi-tenant keys and keys/values at their size limits', () => {
     const v = `t1@sys=1,${'a'.repeat(256)}=x,k=${'v'.repeat(256)}`
     expect(out(v)).toBeDefined()

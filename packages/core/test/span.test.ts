@@ -164,7 +164,7 @@ describe('unsampled spans', () => {
   })
 
   it('a tracer without processors makes non-recording spans that still carry ids', () => {
-    const tracer = createTracer({ env: {} })
+    const tracer = createTracer({ env: {}, processors: [] })
     const span = tracer.startSpan('x')
     expect(span.isRecording()).toBe(false)
     expect(span.traceFlags).toBe(TraceFlags.SAMPLED | TraceFlags.RANDOM)

@@ -1,4 +1,5 @@
 import { debug } from '../diag.ts'
+import type { ProcessorStats } from './batch.ts'
 import type { ReadableSpan, RecordingSpan } from '../span.ts'
 import { TraceFlags } from '../types.ts'
 
@@ -6,6 +7,8 @@ import { TraceFlags } from '../types.ts'
 export interface ExportResult {
   readonly ok: boolean
   readonly error?: Error
+  /** With ok: spans the backend accepted the request for but rejected (OTLP partial success). */
+  readonly rejected?: number
 }
 
 /** Sends finished spans somewhere (OTLP, the console, memory). */
@@ -22,6 +25,8 @@ export interface SpanProcessor {
   onEnd(span: ReadableSpan): void
   forceFlush(): Promise<void>
   shutdown(): Promise<void>
+  /** Counters for Tracer#stats(); optional for custom processors. */
+  stats?(): ProcessorStats
 }
 
 /**
@@ -34,6 +39,10 @@ export class SimpleSpanProcessor implements SpanProcessor {
   readonly #exporter: SpanExporter
   readonly #pending = new Set<Promise<unknown>>()
   #shutdown = false
+  #exported = 0
+  #failed = 0
+  #failures = 0
+  #afterShutdown = 0
 
   constructor(exporter: SpanExporter) {
     this.#exporter = exporter
@@ -42,16 +51,39 @@ export class SimpleSpanProcessor implements SpanProcessor {
   onStart(): void {}
 
   onEnd(span: ReadableSpan): void {
-    if (this.#shutdown || (span.traceFlags & TraceFlags.SAMPLED) === 0) return
+    if ((span.traceFlags & TraceFlags.SAMPLED) === 0) return
+    if (this.#shutdown) {
+      this.#afterShutdown++
+      return
+    }
     let p: Promise<unknown>
     try {
-      p = this.#exporter.export([span]).then(logFailure, logFailure)
+      p = this.#exporter.export([span]).then((r) => this.#count(r), (err: unknown) => this.#count({ ok: false, error: err as Error }))
     } catch (err) {
-      logFailure(err)
+      this.#count({ ok: false, error: err as Error })
       return
     }
     this.#pending.add(p)
     void p.finally(() => this.#pending.delete(p))
+  }
+
+  stats(): ProcessorStats {
+    return {
+      exported: this.#exported,
+      dropped: { queueFull: 0, exportFailed: this.#failed, rejected: 0, afterShutdown: this.#afterShutdown },
+      exportFailures: this.#failures,
+      queued: 0,
+    }
+  }
+
+  #count(result: ExportResult): void {
+    if (result?.ok === true) {
+      this.#exported++
+      return
+    }
+    this.#failed++
+    this.#failures++
+    debug('span export failed: %o', result?.error)
   }
 
   async forceFlush(): Promise<void> {
@@ -65,9 +97,4 @@ export class SimpleSpanProcessor implements SpanProcessor {
     this.#shutdown = true
     await this.#exporter.shutdown()
   }
-}
-
-function logFailure(result: unknown): void {
-  if (result !== null && typeof result === 'object' && (result as ExportResult).ok === true) return
-  debug('span export failed: %o', result)
 }

@@ -257,14 +257,13 @@ export class Baggage {
 
       // Searches stay inside the member so a long header costs linear time.
       const semi = indexIn(header, SEMICOLON, start, end)
-      const pairEnd = semi
-      const eq = indexIn(header, EQUALS, start, pairEnd)
-      if (eq === pairEnd) continue
+      const eq = indexIn(header, EQUALS, start, semi)
+      if (eq === semi) continue
 
       let keyEnd = eq
       while (keyEnd > start && isOws(header.charCodeAt(keyEnd - 1))) keyEnd--
       let valueStart = eq + 1
-      let valueEnd = pairEnd
+      let valueEnd = semi
       while (valueStart < valueEnd && isOws(header.charCodeAt(valueStart))) valueStart++
       while (valueEnd > valueStart && isOws(header.charCodeAt(valueEnd - 1))) valueEnd--
       if (keyEnd === start || !isClass(header, start, keyEnd, TCHAR)) continue

@@ -235,20 +235,23 @@ function referenceParse(value: string): ParsedTraceparent | null {
 const hexLower = fc.constantFrom(...'0123456789abcdef')
 // Mostly lower-case hex, sometimes a character that must be rejected.
 const hexish = fc.oneof(
-  { weight: 40, arbitrary: hexLower },
+  { weight: 400, arbitrary: hexLower },
   { weight: 1, arbitrary: fc.constantFrom('A', 'F', 'g', '.', ' ', '-', '\t', ',', 'é') },
 )
 function field(length: number): fc.Arbitrary<string> {
   return fc.oneof(
-    { weight: 10, arbitrary: fc.string({ unit: hexish, minLength: length, maxLength: length }) },
+    { weight: 30, arbitrary: fc.string({ unit: hexish, minLength: length, maxLength: length }) },
     { weight: 1, arbitrary: fc.string({ unit: hexish, minLength: Math.max(0, length - 1), maxLength: length + 1 }) },
     { weight: 1, arbitrary: fc.constant('0'.repeat(length)) },
   )
 }
-const sep = fc.oneof({ weight: 30, arbitrary: fc.constant('-') }, { weight: 1, arbitrary: fc.constantFrom('_', '', '--', '.') })
-const ows = fc.string({ unit: fc.constantFrom(' ', '\t', '\n', '\r'), maxLength: 2 })
+const sep = fc.oneof({ weight: 100, arbitrary: fc.constant('-') }, { weight: 1, arbitrary: fc.constantFrom('_', '', '--', '.') })
+const ows = fc.oneof(
+  { weight: 10, arbitrary: fc.string({ unit: fc.constantFrom(' ', '\t'), maxLength: 2 }) },
+  { weight: 1, arbitrary: fc.string({ unit: fc.constantFrom(' ', '\t', '\n', '\r', '\u00a0'), maxLength: 2 }) },
+)
 const tail = fc.oneof(
-  { weight: 4, arbitrary: fc.constant('') },
+  { weight: 8, arbitrary: fc.constant('') },
   { weight: 1, arbitrary: fc.string({ maxLength: 12 }) },
   { weight: 1, arbitrary: fc.string({ maxLength: 12 }).map((s) => '-' + s) },
 )
@@ -265,7 +268,7 @@ describe('parseTraceparent: properties', () => {
   it('never throws on arbitrary strings', () => {
     fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 80 }), (s) => {
       parseTraceparent(s)
-    }), { numRuns: 3000 })
+    }), { numRuns: 2000 })
   })
 
   it('never throws on arbitrary arrays of strings, null or undefined', () => {
@@ -281,9 +284,14 @@ describe('parseTraceparent: properties', () => {
   })
 
   it('agrees with a reference implementation of the spec', () => {
+    let accepted = 0
     fc.assert(fc.property(traceparentLike, (s) => {
-      expect(parseTraceparent(s)).toEqual(referenceParse(s))
+      const parsed = parseTraceparent(s)
+      if (parsed !== null) accepted++
+      expect(parsed).toEqual(referenceParse(s))
     }), { numRuns: 5000 })
+    // The generator must produce valid values often enough for this to mean something.
+    expect(accepted).toBeGreaterThan(1500)
   })
 
   it('accepts only values that re-format to a valid 55-character value with the same result', () => {

@@ -271,8 +271,9 @@ describe('TraceState.serialize: truncation (spec "tracestate Limits")', () => {
     // 129 + 3 + 250 + 200 + 3 commas = 585: dropping d (the rightmost long one) is enough.
     const members = [long('a', 129), 'b=1', long('c', 250), long('d', 200)]
     expect(TraceState.parse(members.join(','))!.serialize()).toBe(members.slice(0, 3).join(','))
-    // With a 300 limit c goes too, then a (long ones first), leaving the short b.
-    expect(TraceState.parse(members.join(','))!.serialize(300)).toBe('b=1')
+    // With a 300 limit c goes too; with 100, a (long ones first), leaving the short b.
+    expect(TraceState.parse(members.join(','))!.serialize(300)).toBe(members[0] + ',b=1')
+    expect(TraceState.parse(members.join(','))!.serialize(100)).toBe('b=1')
   })
 
   it('serializes OWS away (the caller SHOULD NOT generate OWS)', () => {
@@ -342,18 +343,24 @@ function referenceParse(header: string): Array<[string, string]> | undefined {
 }
 
 const keyArb = fc.oneof(
-  { weight: 10, arbitrary: fc.string({ unit: fc.constantFrom(...'abcz019_-*/@'), minLength: 1, maxLength: 6 }) },
+  {
+    weight: 40,
+    arbitrary: fc.tuple(fc.constantFrom(...'abz09'), fc.string({ unit: fc.constantFrom(...'abcz019_-*/@'), maxLength: 5 }))
+      .map(([first, rest]) => first + rest),
+  },
+  { weight: 4, arbitrary: fc.string({ unit: fc.constantFrom(...'abcz019_-*/@'), minLength: 1, maxLength: 6 }) },
   { weight: 1, arbitrary: fc.string({ unit: fc.constantFrom(...'aZ. @=\t'), maxLength: 4 }) },
   { weight: 1, arbitrary: fc.constantFrom('z'.repeat(256), 'z'.repeat(257), 'a@' + 'b'.repeat(254)) },
 )
 const valueArb = fc.oneof(
-  { weight: 10, arbitrary: fc.string({ unit: 'grapheme-ascii', minLength: 1, maxLength: 8 }) },
+  { weight: 40, arbitrary: fc.string({ unit: fc.constantFrom(...VALUE_CHARS), minLength: 1, maxLength: 8 }) },
+  { weight: 4, arbitrary: fc.string({ unit: 'grapheme-ascii', minLength: 1, maxLength: 8 }) },
   { weight: 1, arbitrary: fc.string({ unit: 'binary-ascii', maxLength: 4 }) },
   { weight: 1, arbitrary: fc.constantFrom('x'.repeat(256), 'x'.repeat(257), ' x', 'x ') },
 )
 const owsArb = fc.string({ unit: fc.constantFrom(' ', '\t'), maxLength: 2 })
 const memberArb = fc.oneof(
-  { weight: 12, arbitrary: fc.tuple(owsArb, keyArb, valueArb, owsArb).map(([a, k, v, b]) => `${a}${k}=${v}${b}`) },
+  { weight: 40, arbitrary: fc.tuple(owsArb, keyArb, valueArb, owsArb).map(([a, k, v, b]) => `${a}${k}=${v}${b}`) },
   { weight: 1, arbitrary: owsArb },
   { weight: 1, arbitrary: fc.string({ maxLength: 6 }) },
 )
@@ -369,13 +376,18 @@ describe('TraceState: properties', () => {
     )
     fc.assert(fc.property(input, (v) => {
       TraceState.parse(v)
-    }), { numRuns: 3000 })
+    }), { numRuns: 2000 })
   })
 
   it('agrees with a reference implementation of the spec', () => {
+    let accepted = 0
     fc.assert(fc.property(headerArb, (header) => {
-      expect(entries(TraceState.parse(header))).toEqual(referenceParse(header) ?? [])
+      const parsed = TraceState.parse(header)
+      if (parsed !== undefined) accepted++
+      expect(entries(parsed)).toEqual(referenceParse(header) ?? [])
     }), { numRuns: 4000 })
+    // The generator must produce valid lists often enough for this to mean something.
+    expect(accepted).toBeGreaterThan(1000)
   })
 
   it('accepts only valid lists, and what it serializes parses back to the same list', () => {
@@ -407,12 +419,12 @@ describe('TraceState: properties', () => {
       let state = TraceState.EMPTY
       for (const [k, v] of ops) {
         state = state.set(k, v)
-        expect(state.keys()[0]).toBe(k)
-        expect(state.get(k)).toBe(v)
-        expect(state.size).toBeLessThanOrEqual(32)
+        // Plain checks: expect() per operation would dominate the run time.
+        if (state.keys()[0] !== k || state.get(k) !== v || state.size > 32) return false
       }
       const reparsed = TraceState.parse(state.serialize(Number.POSITIVE_INFINITY))
       expect(entries(reparsed)).toEqual(entries(state))
+      return true
     }), { numRuns: 2000 })
   })
 })

@@ -1,0 +1,226 @@
+import { debug } from '../diag.ts'
+import { envInteger, type Env } from '../env.ts'
+import { ERR_INVALID_ARGUMENT, TracingError } from '../errors.ts'
+import type { ReadableSpan } from '../span.ts'
+import { TraceFlags } from '../types.ts'
+import type { ExportResult, SpanExporter, SpanProcessor } from './processor.ts'
+
+export interface BatchOptions {
+  /** Spans waiting for export at most; more are dropped and counted (default 2048, OTEL_BSP_MAX_QUEUE_SIZE). */
+  readonly maxQueueSize?: number
+  /** Spans per export call at most (default 512, OTEL_BSP_MAX_EXPORT_BATCH_SIZE). */
+  readonly maxExportBatchSize?: number
+  /** How long a span may wait before its batch is sent (ms, default 5000, OTEL_BSP_SCHEDULE_DELAY). */
+  readonly scheduledDelayMillis?: number
+  /** How long one export may take before it counts as failed (ms, default 30000, OTEL_BSP_EXPORT_TIMEOUT). */
+  readonly exportTimeoutMillis?: number
+  readonly env?: Env
+}
+
+/** Counters of what happened to the spans that reached a processor. */
+export interface ProcessorStats {
+  /** Spans handed to the exporter that it reported as delivered. */
+  exported: number
+  /** Spans lost, by reason. */
+  dropped: {
+    /** The queue was full (the backend is slower than the app, or down). */
+    queueFull: number
+    /** The export failed after its retries, or timed out. */
+    exportFailed: number
+    /** The backend accepted the request but rejected these spans (OTLP partial success). */
+    rejected: number
+    /** Ended after shutdown(). */
+    afterShutdown: number
+  }
+  /** Export calls that failed (each may carry up to maxExportBatchSize spans). */
+  exportFailures: number
+  /** Spans waiting in the queue right now. */
+  queued: number
+}
+
+const OPTION_NAMES = ['maxQueueSize', 'maxExportBatchSize', 'scheduledDelayMillis', 'exportTimeoutMillis', 'env']
+
+function resolve(options: BatchOptions, name: keyof BatchOptions & string, envName: string, fallback: number, env: Env): number {
+  const v = options[name]
+  if (v !== undefined) {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < (name === 'scheduledDelayMillis' ? 0 : 1)) {
+      throw new TracingError(ERR_INVALID_ARGUMENT, `batch option ${name} must be a positive integer, got ${String(v)}`)
+    }
+    return v
+  }
+  const fromEnv = envInteger(env, envName)
+  return fromEnv === undefined || (fromEnv === 0 && name !== 'scheduledDelayMillis') ? fallback : fromEnv
+}
+
+const live = new Set<BatchSpanProcessor>()
+let exitHookInstalled = false
+
+/**
+ * On beforeExit (the event loop ran dry: the app's work is done), export what
+ * is queued. Exporting starts network I/O, so Node emits beforeExit again
+ * afterwards; with nothing queued the second time, the process exits. One
+ * listener for all processors, installed on first use.
+ */
+function onBeforeExit(): void {
+  for (const processor of live) if (processor.stats().queued > 0) void processor.forceFlush()
+}
+
+/**
+ * Collects ended spans and exports them in batches, off the request path:
+ * onEnd() only pushes onto a bounded queue. A batch leaves when it is full or
+ * when the oldest span has waited scheduledDelayMillis; one export runs at a
+ * time. When the queue is full new spans are dropped and counted, never
+ * buffered without bound. Timers are unref()ed: tracing never keeps a process
+ * alive. No signal handler is installed: call shutdown() from your own
+ * SIGTERM handler to export what is queued before exiting.
+ */
+export class BatchSpanProcessor implements SpanProcessor {
+  readonly #exporter: SpanExporter
+  readonly #maxQueueSize: number
+  readonly #maxBatch: number
+  readonly #delay: number
+  readonly #timeout: number
+  #queue: ReadableSpan[] = []
+  #timer: NodeJS.Timeout | undefined = undefined
+  #inFlight: Promise<void> | undefined = undefined
+  #shutdown: Promise<void> | undefined = undefined
+  readonly #stats: ProcessorStats = {
+    exported: 0,
+    dropped: { queueFull: 0, exportFailed: 0, rejected: 0, afterShutdown: 0 },
+    exportFailures: 0,
+    queued: 0,
+  }
+
+  constructor(exporter: SpanExporter, options: BatchOptions = {}) {
+    if (exporter === null || typeof exporter !== 'object' || typeof exporter.export !== 'function') {
+      throw new TracingError(ERR_INVALID_ARGUMENT, 'BatchSpanProcessor needs an exporter with export() and shutdown()')
+    }
+    for (const key of Object.keys(options)) {
+      if (!OPTION_NAMES.includes(key)) {
+        throw new TracingError(ERR_INVALID_ARGUMENT, `unknown batch option "${key}"; known options: ${OPTION_NAMES.join(', ')}`)
+      }
+    }
+    const env = options.env ?? process.env
+    this.#exporter = exporter
+    this.#maxQueueSize = resolve(options, 'maxQueueSize', 'OTEL_BSP_MAX_QUEUE_SIZE', 2048, env)
+    // The spec requires batch <= queue; a larger batch could never fill.
+    this.#maxBatch = Math.min(resolve(options, 'maxExportBatchSize', 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 512, env), this.#maxQueueSize)
+    this.#delay = resolve(options, 'scheduledDelayMillis', 'OTEL_BSP_SCHEDULE_DELAY', 5000, env)
+    this.#timeout = resolve(options, 'exportTimeoutMillis', 'OTEL_BSP_EXPORT_TIMEOUT', 30000, env)
+    live.add(this)
+    if (!exitHookInstalled) {
+      exitHookInstalled = true
+      process.on('beforeExit', onBeforeExit)
+    }
+  }
+
+  onStart(): void {}
+
+  onEnd(span: ReadableSpan): void {
+    if ((span.traceFlags & TraceFlags.SAMPLED) === 0) return
+    if (this.#shutdown !== undefined) {
+      this.#stats.dropped.afterShutdown++
+      return
+    }
+    if (this.#queue.length >= this.#maxQueueSize) {
+      if (this.#stats.dropped.queueFull++ === 0) debug('span queue full (%d): dropping spans until the exporter catches up', this.#maxQueueSize)
+      return
+    }
+    this.#queue.push(span)
+    if (this.#queue.length >= this.#maxBatch) this.#kick()
+    else if (this.#timer === undefined) {
+      this.#timer = setTimeout(BatchSpanProcessor.#onTimer, this.#delay, this)
+      this.#timer.unref()
+    }
+  }
+
+  /** Counters since creation (a copy). */
+  stats(): ProcessorStats {
+    const s = this.#stats
+    return { ...s, dropped: { ...s.dropped }, queued: this.#queue.length }
+  }
+
+  /** Exports everything queued now, in batches, and waits for it. */
+  async forceFlush(): Promise<void> {
+    while (this.#queue.length > 0 || this.#inFlight !== undefined) {
+      if (this.#inFlight !== undefined) await this.#inFlight
+      else this.#kick()
+    }
+    await this.#exporter.forceFlush?.()
+  }
+
+  /** Exports what is queued, then shuts the exporter down. Safe to call more than once. */
+  shutdown(): Promise<void> {
+    this.#shutdown ??= this.#doShutdown()
+    return this.#shutdown
+  }
+
+  async #doShutdown(): Promise<void> {
+    live.delete(this)
+    try {
+      await this.forceFlush()
+    } finally {
+      if (this.#timer !== undefined) clearTimeout(this.#timer)
+      this.#timer = undefined
+      await this.#exporter.shutdown()
+    }
+  }
+
+  /** Timer fired or a batch filled: start an export unless one is running. */
+  #kick(): void {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer)
+      this.#timer = undefined
+    }
+    if (this.#inFlight !== undefined || this.#queue.length === 0) return
+    let batch: ReadableSpan[]
+    if (this.#queue.length <= this.#maxBatch) {
+      // The common case: hand over the whole array, no copy.
+      batch = this.#queue
+      this.#queue = []
+    } else {
+      batch = this.#queue.splice(0, this.#maxBatch)
+    }
+    this.#inFlight = this.#export(batch).finally(() => {
+      this.#inFlight = undefined
+      // More spans arrived meanwhile: a full batch goes now, a partial one
+      // waits for the delay like any other.
+      if (this.#queue.length >= this.#maxBatch) this.#kick()
+      else if (this.#queue.length > 0 && this.#timer === undefined && this.#shutdown === undefined) {
+        this.#timer = setTimeout(BatchSpanProcessor.#onTimer, this.#delay, this)
+        this.#timer.unref()
+      }
+    })
+  }
+
+  async #export(batch: ReadableSpan[]): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<ExportResult>((resolve) => {
+      timer = setTimeout(resolve, this.#timeout, { ok: false, error: new Error(`export timed out after ${this.#timeout} ms`) })
+      timer.unref()
+    })
+    let result: ExportResult
+    try {
+      result = await Promise.race([this.#exporter.export(batch), timeout])
+    } catch (err) {
+      result = { ok: false, error: err instanceof Error ? err : new Error(String(err)) }
+    } finally {
+      clearTimeout(timer)
+    }
+    if (result.ok) {
+      const rejected = Math.min(result.rejected ?? 0, batch.length)
+      this.#stats.exported += batch.length - rejected
+      this.#stats.dropped.rejected += rejected
+    } else {
+      this.#stats.exportFailures++
+      this.#stats.dropped.exportFailed += batch.length
+      debug('export of %d spans failed: %s', batch.length, result.error?.message)
+    }
+  }
+
+  /** The timer callback: static, so no closure is made per batch. */
+  static #onTimer(processor: BatchSpanProcessor): void {
+    processor.#timer = undefined
+    processor.#kick()
+  }
+}

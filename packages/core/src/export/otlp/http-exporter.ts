@@ -1,0 +1,206 @@
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http'
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
+import { promisify } from 'node:util'
+import { gzip as gzipCallback } from 'node:zlib'
+import { runSuppressed } from '../../context.ts'
+import { debug, warnOnce } from '../../diag.ts'
+import type { ReadableSpan } from '../../span.ts'
+import { VERSION } from '../../version.ts'
+import type { ExportResult, SpanExporter } from '../processor.ts'
+import { resolveOtlpConfig, type OtlpConfig, type OtlpExporterOptions } from './config.ts'
+import { encodeJson } from './json.ts'
+import { encodeProtobuf } from './protobuf.ts'
+import { parsePartialSuccess } from './response.ts'
+
+const gzip = promisify(gzipCallback)
+
+/** Response bodies are read up to this size: enough for any error message or partial success. */
+const MAX_RESPONSE_BYTES = 64 * 1024
+/** The retryable statuses of https://opentelemetry.io/docs/specs/otlp/#failures-1 */
+const RETRYABLE_STATUS = new Set([429, 502, 503, 504])
+const INITIAL_BACKOFF_MS = 500
+const MAX_BACKOFF_MS = 5000
+
+interface Attempt {
+  readonly status: number
+  readonly headers: IncomingMessage['headers']
+  readonly body: Buffer
+}
+
+/**
+ * Sends spans to an OTLP/HTTP endpoint (an OpenTelemetry Collector, Jaeger,
+ * Tempo: all listen on :4318). Retries only what the OTLP spec calls
+ * retryable (429, 502, 503, 504, network errors) with exponential backoff and
+ * jitter, honouring Retry-After, all within the export timeout. Its requests
+ * run with tracing suppressed, so they are never traced themselves and carry
+ * no trace headers.
+ *
+ * @example
+ * new BatchSpanProcessor(new OtlpHttpExporter({ url: 'http://collector:4318/v1/traces' }))
+ */
+export class OtlpHttpExporter implements SpanExporter {
+  readonly config: OtlpConfig
+  readonly #agent: HttpAgent
+  readonly #request: typeof httpRequest
+  readonly #headers: Record<string, string>
+  readonly #inFlight = new Set<Promise<ExportResult>>()
+  #shutdown = false
+
+  constructor(options: OtlpExporterOptions = {}) {
+    this.config = resolveOtlpConfig(options)
+    const https = this.config.url.protocol === 'https:'
+    // Keep-alive: one connection serves batch after batch. Idle sockets are
+    // unref()ed by Node's agent, so they never hold the process open.
+    this.#agent = https
+      ? new HttpsAgent({ keepAlive: true, maxSockets: 4, ...(this.config.ca !== undefined && { ca: this.config.ca }) })
+      : new HttpAgent({ keepAlive: true, maxSockets: 4 })
+    this.#request = https ? httpsRequest : httpRequest
+    this.#headers = {
+      'user-agent': `spanline/${VERSION}`,
+      ...this.config.headers,
+      'content-type': this.config.protocol === 'http/json' ? 'application/json' : 'application/x-protobuf',
+    }
+    if (this.config.compression === 'gzip') this.#headers['content-encoding'] = 'gzip'
+  }
+
+  export(spans: readonly ReadableSpan[]): Promise<ExportResult> {
+    if (this.#shutdown) return Promise.resolve({ ok: false, error: new Error('OTLP exporter is shut down') })
+    if (spans.length === 0) return Promise.resolve({ ok: true })
+    const p = this.#export(spans)
+    this.#inFlight.add(p)
+    void p.finally(() => this.#inFlight.delete(p))
+    return p
+  }
+
+  async forceFlush(): Promise<void> {
+    await Promise.allSettled(this.#inFlight)
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.#shutdown) return
+    this.#shutdown = true
+    await this.forceFlush()
+    this.#agent.destroy()
+  }
+
+  async #export(spans: readonly ReadableSpan[]): Promise<ExportResult> {
+    const deadline = Date.now() + this.config.timeoutMillis
+    let body: Uint8Array
+    try {
+      body = this.config.protocol === 'http/json' ? Buffer.from(encodeJson(spans)) : encodeProtobuf(spans)
+      if (this.config.compression === 'gzip') body = await gzip(body)
+    } catch (err) {
+      return fail('encode', `could not encode ${spans.length} spans: ${(err as Error).message}`)
+    }
+    for (let attempt = 1; ; attempt++) {
+      // Network errors are kept as data, not tested with instanceof: errors
+      // made by Node's internals may come from another realm (jest, vm).
+      let response: Attempt | undefined
+      let failure: string | undefined
+      try {
+        response = await this.#send(body, deadline - Date.now())
+      } catch (err) {
+        failure = String((err as NodeJS.ErrnoException | undefined)?.code ?? (err as Error | undefined)?.message ?? err)
+      }
+      let retryAfter: number | undefined
+      if (response === undefined) {
+        if (failure === 'SPANLINE_EXPORT_TIMEOUT') {
+          return fail('timeout', `OTLP export to ${this.config.url.href} timed out after ${this.config.timeoutMillis} ms`)
+        }
+        warnOnce('SPANLINE_EXPORT_UNREACHABLE',
+          `cannot reach the OTLP endpoint ${this.config.url.href} (${failure}); spans will be dropped while it is down. ` +
+          'Set OTEL_EXPORTER_OTLP_ENDPOINT to your collector, or OTEL_TRACES_EXPORTER=console to print traces in the terminal')
+        debug('OTLP export attempt %d failed: %s', attempt, failure)
+      } else if (response.status >= 200 && response.status < 300) {
+        const partial = parsePartialSuccess(response.body, this.config.protocol, response.headers['content-type'])
+        if (partial !== undefined && (partial.rejected > 0 || partial.message !== '')) {
+          warnOnce('SPANLINE_EXPORT_PARTIAL', `the OTLP endpoint ${this.config.url.href} rejected some spans: ${partial.message || `${partial.rejected} rejected`}`)
+          return { ok: true, rejected: partial.rejected }
+        }
+        return { ok: true }
+      } else if (RETRYABLE_STATUS.has(response.status)) {
+        retryAfter = parseRetryAfter(response.headers['retry-after'])
+        debug('OTLP export attempt %d: HTTP %d, retrying', attempt, response.status)
+      } else {
+        const text = response.body.toString('utf8', 0, Math.min(response.body.length, 200)).replace(/\s+/g, ' ')
+        return fail(`http-${response.status}`, `the OTLP endpoint ${this.config.url.href} answered HTTP ${response.status}${text ? `: ${text}` : ''}; not retried`)
+      }
+      const backoff = retryAfter ?? jitter(Math.min(INITIAL_BACKOFF_MS * 2 ** (attempt - 1), MAX_BACKOFF_MS))
+      if (Date.now() + backoff >= deadline) {
+        const why = response === undefined ? failure : `HTTP ${response.status}`
+        return fail('retries', `OTLP export to ${this.config.url.href} failed (${why}) and the next retry would pass the ${this.config.timeoutMillis} ms export timeout`)
+      }
+      await sleep(backoff)
+    }
+  }
+
+  /** One POST. Resolves with the response (body capped), rejects on network error or timeout. */
+  #send(body: Uint8Array, timeoutMs: number): Promise<Attempt> {
+    return new Promise((resolve, reject) => {
+      if (timeoutMs <= 0) {
+        reject(Object.assign(new Error('export timeout'), { code: 'SPANLINE_EXPORT_TIMEOUT' }))
+        return
+      }
+      const url = this.config.url
+      // Suppressed: our own HTTP instrumentation must not trace this request
+      // or inject headers into it.
+      const req = runSuppressed(this.#request, url, {
+        method: 'POST',
+        agent: this.#agent,
+        headers: { ...this.#headers, 'content-length': body.byteLength },
+      })
+      const timer = setTimeout(() => {
+        req.destroy(Object.assign(new Error('export timeout'), { code: 'SPANLINE_EXPORT_TIMEOUT' }))
+      }, timeoutMs)
+      timer.unref()
+      req.once('error', (err) => {
+        clearTimeout(timer)
+        reject(err)
+      })
+      req.once('response', (res) => {
+        const chunks: Buffer[] = []
+        let size = 0
+        res.on('data', (chunk: Buffer) => {
+          if (size >= MAX_RESPONSE_BYTES) return
+          chunks.push(chunk)
+          size += chunk.length
+          // A huge (or endless) body: keep what we have and stop reading.
+          if (size >= MAX_RESPONSE_BYTES) res.destroy()
+        })
+        const done = (): void => {
+          clearTimeout(timer)
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).subarray(0, MAX_RESPONSE_BYTES) })
+        }
+        res.once('end', done)
+        res.once('close', done)
+        res.once('error', done)
+      })
+      req.end(body)
+    })
+  }
+}
+
+function fail(kind: string, message: string): ExportResult {
+  warnOnce(`SPANLINE_EXPORT_FAILED_${kind.toUpperCase()}`, message)
+  return { ok: false, error: new Error(message) }
+}
+
+function jitter(ms: number): number {
+  // ±20%: clients that failed together do not retry together.
+  return Math.round(ms * (0.8 + Math.random() * 0.4))
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref())
+}
+
+/** Retry-After as delta-seconds or an HTTP date (RFC 9110 10.2.3), in ms; undefined if absent or invalid. */
+export function parseRetryAfter(value: string | string[] | undefined): number | undefined {
+  const v = Array.isArray(value) ? value[0] : value
+  if (v === undefined) return undefined
+  const trimmed = v.trim()
+  if (/^\d{1,10}$/.test(trimmed)) return Number(trimmed) * 1000
+  const date = Date.parse(trimmed)
+  if (Number.isNaN(date)) return undefined
+  return Math.max(0, date - Date.now())
+}

@@ -1,0 +1,504 @@
+import { join } from 'node:path'
+import fc from 'fast-check'
+import protobuf from 'protobufjs'
+import { toUnixNanos, toUnixNanosHalves, toUnixNanosString } from '../../clock.ts'
+import { runWithContext } from '../../context.ts'
+import type { ReadableSpan, Span } from '../../span.ts'
+import { createTracer } from '../../tracer.ts'
+import { SpanKind, SpanStatusCode, type AttributeValue, type Attributes, type SpanContext } from '../../types.ts'
+import { InMemorySpanExporter } from '../memory.ts'
+import { SimpleSpanProcessor } from '../processor.ts'
+import { encodeJson } from './json.ts'
+import { encodeProtobuf } from './protobuf.ts'
+import { ProtoWriter } from './writer.ts'
+
+// The decoder is protobufjs reading the official .proto files
+// (test/fixtures/otlp-proto, opentelemetry-proto v1.11.0): it shares no code
+// with the encoder under test.
+const PROTO_DIR = join(__dirname, '..', '..', '..', 'test', 'fixtures', 'otlp-proto')
+const protoRoot = new protobuf.Root()
+protoRoot.resolvePath = (_origin: string, target: string): string => join(PROTO_DIR, target)
+protoRoot.loadSync('opentelemetry/proto/collector/trace/v1/trace_service.proto')
+const Request = protoRoot.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest')
+const AnyValueType = protoRoot.lookupType('opentelemetry.proto.common.v1.AnyValue')
+
+type Json = Record<string, unknown>
+
+/** Decodes with protobufjs, 64-bit integers as decimal strings, defaults left out. */
+function decode(bytes: Uint8Array): Json {
+  return Request.toObject(Request.decode(bytes), { longs: String }) as Json
+}
+
+/**
+ * protobufjs's object → OTLP/JSON's spelling: bytes as lowercase hex (OTLP's
+ * exception to proto3 JSON) and non-finite doubles as "NaN"/"Infinity"/"-Infinity".
+ */
+function toOtlpJson(value: unknown, key?: string): unknown {
+  if (value instanceof Uint8Array) return Buffer.from(value).toString('hex')
+  if (key === 'doubleValue' && typeof value === 'number' && !Number.isFinite(value)) return String(value)
+  if (Array.isArray(value)) return value.map((v) => toOtlpJson(v))
+  if (value !== null && typeof value === 'object') {
+    const out: Json = {}
+    for (const [k, v] of Object.entries(value)) out[k] = toOtlpJson(v, k)
+    return out
+  }
+  return value
+}
+
+// ---------------------------------------------------------------------------
+// The expected request, built from the source spans in the plainest way
+// (BigInt times, Map grouping): an oracle independent of both encoders.
+
+function expectedAnyValue(v: AttributeValue | string | number | boolean): Json {
+  switch (typeof v) {
+    case 'string':
+      return { stringValue: v }
+    case 'boolean':
+      return { boolValue: v }
+    case 'number':
+      if (Number.isSafeInteger(v) && !Object.is(v, -0)) return { intValue: String(v) }
+      return { doubleValue: Number.isFinite(v) ? v : String(v) }
+    default:
+      return { arrayValue: v.length === 0 ? {} : { values: (v as readonly (string | number | boolean)[]).map(expectedAnyValue) } }
+  }
+}
+
+function expectedAttributes(target: Json, attributes: Attributes | null): void {
+  if (attributes === null) return
+  const list = Object.entries(attributes)
+    .filter(([, v]) => v !== undefined)
+    .map(([key, v]) => ({ key, value: expectedAnyValue(v!) }))
+  if (list.length > 0) target.attributes = list
+}
+
+function expectedFlags(context: SpanContext, remote: boolean): number {
+  return (context.traceFlags & 0xff) | 0x100 | (remote ? 0x200 : 0)
+}
+
+function expectedSpan(s: ReadableSpan): Json {
+  const o: Json = { traceId: s.traceId, spanId: s.spanId }
+  const traceState = s.traceState?.serialize() ?? ''
+  if (traceState !== '') o.traceState = traceState
+  if (s.parentSpanId !== undefined) o.parentSpanId = s.parentSpanId
+  o.flags = expectedFlags(s, s.parentIsRemote)
+  o.name = s.name
+  o.kind = s.kind
+  o.startTimeUnixNano = toUnixNanos(s.startTime).toString()
+  o.endTimeUnixNano = toUnixNanos(s.endTime).toString()
+  expectedAttributes(o, s.attributes)
+  if (s.droppedAttributesCount > 0) o.droppedAttributesCount = s.droppedAttributesCount
+  if (s.events !== null && s.events.length > 0) {
+    o.events = s.events.map((e) => {
+      const event: Json = { timeUnixNano: toUnixNanos(e.time).toString(), name: e.name }
+      expectedAttributes(event, e.attributes)
+      if (e.droppedAttributesCount > 0) event.droppedAttributesCount = e.droppedAttributesCount
+      return event
+    })
+  }
+  if (s.droppedEventsCount > 0) o.droppedEventsCount = s.droppedEventsCount
+  if (s.links !== null && s.links.length > 0) {
+    o.links = s.links.map((l) => {
+      const link: Json = { traceId: l.context.traceId, spanId: l.context.spanId, flags: expectedFlags(l.context, l.context.isRemote) }
+      const linkState = l.context.traceState?.serialize() ?? ''
+      if (linkState !== '') link.traceState = linkState
+      expectedAttributes(link, l.attributes)
+      if (l.droppedAttributesCount > 0) link.droppedAttributesCount = l.droppedAttributesCount
+      return link
+    })
+  }
+  if (s.droppedLinksCount > 0) o.droppedLinksCount = s.droppedLinksCount
+  if (s.statusCode !== SpanStatusCode.UNSET || s.statusMessage !== undefined) {
+    const status: Json = {}
+    if (s.statusMessage !== undefined) status.message = s.statusMessage
+    if (s.statusCode !== SpanStatusCode.UNSET) status.code = s.statusCode
+    o.status = status
+  }
+  return o
+}
+
+function expectedRequest(spans: readonly ReadableSpan[]): Json {
+  const resources = new Map<object, Map<string, ReadableSpan[]>>()
+  for (const span of spans) {
+    let scopes = resources.get(span.resource)
+    if (scopes === undefined) resources.set(span.resource, (scopes = new Map()))
+    const key = `${span.scope.name}\u0000${span.scope.version ?? ''}`
+    const list = scopes.get(key) ?? []
+    list.push(span)
+    scopes.set(key, list)
+  }
+  return {
+    resourceSpans: [...resources].map(([resource, scopes]) => {
+      const r: Json = {}
+      expectedAttributes(r, (resource as ReadableSpan['resource']).attributes)
+      return {
+        resource: r,
+        scopeSpans: [...scopes.values()].map((list) => {
+          const scope: Json = { name: list[0]!.scope.name }
+          if (list[0]!.scope.version !== undefined) scope.version = list[0]!.scope.version
+          return { scope, spans: list.map(expectedSpan) }
+        }),
+      }
+    }),
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Spans made through the real API.
+
+const TRACEPARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'
+
+/** Every attribute type and text that needs care in UTF-8 and in JSON. */
+const ALL_TYPES: Attributes = {
+  str: 'hello',
+  empty: '',
+  int: 42,
+  zero: 0,
+  negative: -7,
+  bigNegative: -(2 ** 40) - 3,
+  largeSafe: Number.MAX_SAFE_INTEGER,
+  minSafe: Number.MIN_SAFE_INTEGER,
+  beyondSafe: 2 ** 53,
+  huge: 1e300,
+  double: 3.25,
+  tiny: 5e-324,
+  negativeZero: -0,
+  nan: NaN,
+  inf: Infinity,
+  negInf: -Infinity,
+  yes: true,
+  no: false,
+  strings: ['a', '', 'ünï', '😀'],
+  ints: [1, -1, 0, 2 ** 31, -(2 ** 31)],
+  doubles: [1.5, -0.25, NaN],
+  bools: [true, false],
+  emptyArray: [],
+  unicode: 'Grüße, 日本語, emoji 😀👍🏽, combining é',
+  escapes: 'quote " backslash \\ newline \n tab \t nul \u0000 bell \u0007 del \u007f ls \u2028 ps \u2029 </script>',
+  'key with "quotes" and ünïcödé 🔑': 'v',
+  long: 'x'.repeat(300) + '€'.repeat(100),
+}
+
+interface Scenario {
+  readonly spans: ReadableSpan[]
+  readonly byName: Map<string, ReadableSpan>
+}
+
+function scenario(): Scenario {
+  const exporter = new InMemorySpanExporter()
+  const limits = {
+    attributeCountLimit: 40,
+    eventCountLimit: 3,
+    linkCountLimit: 2,
+    attributePerEventCountLimit: 2,
+    attributePerLinkCountLimit: 1,
+  }
+  const tracer = createTracer({ env: {}, serviceName: 'svc', processors: [new SimpleSpanProcessor(exporter)], spanLimits: limits })
+  const other = createTracer({ env: {}, serviceName: 'svc-2', resource: { 'deployment.environment.name': 'test' }, processors: [new SimpleSpanProcessor(exporter)] })
+  const scoped = tracer.getTracer('other-scope', '1.0.0')
+  // A second scope object with the same name and version: the same ScopeSpans.
+  const scopedAgain = tracer.getTracer('other-scope', '1.0.0')
+
+  const root = tracer.startSpan('GET /users/:id', { kind: SpanKind.SERVER, attributes: ALL_TYPES })
+  const child = tracer.startSpan('SELECT users', { kind: SpanKind.CLIENT, parent: root, attributes: { 'db.system': 'postgresql' } })
+  child.addEvent('rows', { count: 3, 'db.note': 'ünï 😀' })
+  child.addEvent('empty event')
+  child.setStatus(SpanStatusCode.ERROR, 'connection reset: "peer" went away 💥')
+  child.end()
+
+  const ctx = tracer.extract({ traceparent: TRACEPARENT, tracestate: 'a=1,b=2' })
+  const remoteChild = runWithContext(ctx, () => tracer.startSpan('remote child', { kind: SpanKind.CONSUMER }))
+  remoteChild.end()
+
+  const remoteContext = ctx.span as SpanContext
+  const linked: Span = scoped.startSpan('linked', {
+    kind: SpanKind.PRODUCER,
+    links: [
+      { context: remoteContext, attributes: { 'link.kind': 'remote', dropped: 1 } },
+      { context: child, attributes: { 'link.kind': 'local' } },
+      { context: root },
+    ],
+  })
+  linked.setStatus(SpanStatusCode.OK)
+  linked.end()
+
+  const otherSpan = other.startSpan('other resource')
+  otherSpan.end()
+
+  const limited = scopedAgain.startSpan('limited')
+  for (let i = 0; i < 45; i++) limited.setAttribute(`a${i}`, i)
+  for (let i = 0; i < 5; i++) limited.addEvent(`e${i}`, { x: 1, y: 2, z: 3, w: 4 })
+  limited.recordException(new TypeError('bad "input"'))
+  limited.end()
+
+  root.end()
+  const spans = exporter.getFinishedSpans()
+  return { spans, byName: new Map(spans.map((s) => [s.name, s])) }
+}
+
+function spansOf(request: Json): Json[] {
+  const out: Json[] = []
+  for (const rs of request.resourceSpans as Json[]) {
+    for (const ss of rs.scopeSpans as Json[]) out.push(...(ss.spans as Json[]))
+  }
+  return out
+}
+
+describe('encodeProtobuf', () => {
+  const { spans, byName } = scenario()
+  const decoded = decode(encodeProtobuf(spans))
+
+  it('decodes with the official .proto files to the expected request', () => {
+    expect(spans).toHaveLength(6)
+    expect(toOtlpJson(decoded)).toEqual(expectedRequest(spans))
+  })
+
+  it('decodes to the same request as the JSON encoding', () => {
+    expect(toOtlpJson(decoded)).toEqual(JSON.parse(encodeJson(spans)))
+  })
+
+  it('groups by resource, then by scope name and version, keeping span order', () => {
+    const resourceSpans = decoded.resourceSpans as Json[]
+    expect(resourceSpans).toHaveLength(2)
+    const scopes = (resourceSpans[0]!.scopeSpans as Json[]).map((ss) => [ss.scope, (ss.spans as Json[]).map((s) => s.name)])
+    expect(scopes).toEqual([
+      [{ name: '@spanline/core', version: expect.any(String) }, ['SELECT users', 'remote child', 'GET /users/:id']],
+      [{ name: 'other-scope', version: '1.0.0' }, ['linked', 'limited']],
+    ])
+    const second = resourceSpans[1]!
+    const serviceName = ((second.resource as Json).attributes as Json[]).find((kv) => kv.key === 'service.name')
+    expect(serviceName).toEqual({ key: 'service.name', value: { stringValue: 'svc-2' } })
+    expect(((second.scopeSpans as Json[])[0]!.spans as Json[]).map((s) => s.name)).toEqual(['other resource'])
+  })
+
+  it('writes ids as raw bytes and times exactly as toUnixNanos', () => {
+    const bySpanId = new Map(spansOf(decoded).map((s) => [
+      Buffer.from(s.spanId as Uint8Array).toString('hex'),
+      s,
+    ]))
+    for (const span of spans) {
+      const d = bySpanId.get(span.spanId)!
+      expect(Buffer.from(d.traceId as Uint8Array)).toHaveLength(16)
+      expect(Buffer.from(d.traceId as Uint8Array).toString('hex')).toBe(span.traceId)
+      expect(d.startTimeUnixNano).toBe(toUnixNanos(span.startTime).toString())
+      expect(d.endTimeUnixNano).toBe(toUnixNanos(span.endTime).toString())
+      if (span.parentSpanId === undefined) expect(d.parentSpanId).toBeUndefined()
+      else expect(Buffer.from(d.parentSpanId as Uint8Array).toString('hex')).toBe(span.parentSpanId)
+    }
+  })
+
+  it('sets flags: W3C flags, HAS_IS_REMOTE always, IS_REMOTE for a remote parent or link', () => {
+    const byName2 = new Map(spansOf(decoded).map((s) => [s.name, s]))
+    expect(byName2.get('GET /users/:id')!.flags).toBe(0x100 | (byName.get('GET /users/:id')!.traceFlags & 0xff))
+    const remote = byName2.get('remote child')!
+    expect(remote.flags).toBe(0x301 | (byName.get('remote child')!.traceFlags & 0xfe))
+    expect(toOtlpJson(remote.parentSpanId)).toBe('b7ad6b7169203331')
+    expect(toOtlpJson(remote.traceId)).toBe('0af7651916cd43dd8448eb211c80319c')
+    expect(remote.traceState).toBe('a=1,b=2')
+    const links = byName2.get('linked')!.links as Json[]
+    expect(links.map((l) => l.flags)).toEqual([0x301, 0x100 | byName.get('SELECT users')!.traceFlags])
+    expect(links[0]!.traceState).toBe('a=1,b=2')
+  })
+
+  it('carries events, links, status and dropped counts', () => {
+    const d = new Map(spansOf(toOtlpJson(decoded) as Json).map((s) => [s.name, s]))
+    const child = d.get('SELECT users')!
+    expect(child.status).toEqual({ code: 2, message: 'connection reset: "peer" went away 💥' })
+    expect(child.events).toEqual([
+      expect.objectContaining({ name: 'rows', attributes: [{ key: 'count', value: { intValue: '3' } }, { key: 'db.note', value: { stringValue: 'ünï 😀' } }] }),
+      { name: 'empty event', timeUnixNano: expect.stringMatching(/^\d{19}$/) },
+    ])
+    expect(d.get('linked')!.status).toEqual({ code: 1 })
+    expect(d.get('linked')!.droppedLinksCount).toBe(1)
+    expect((d.get('linked')!.links as Json[])[0]!.droppedAttributesCount).toBe(1)
+    const limited = d.get('limited')!
+    expect(limited.droppedAttributesCount).toBe(5)
+    expect(limited.attributes).toHaveLength(40)
+    expect(limited.droppedEventsCount).toBe(3)
+    expect((limited.events as Json[]).map((e) => e.droppedAttributesCount)).toEqual([2, 2, 2])
+    expect(d.get('GET /users/:id')!.status).toBeUndefined()
+  })
+
+  it('encodes every attribute type to the value it was given', () => {
+    const root = spansOf(decoded).find((s) => s.name === 'GET /users/:id')!
+    const back = Object.fromEntries((root.attributes as Json[]).map((kv) => [kv.key, fromAnyValue(kv.value as Json)]))
+    expect(back).toEqual(ALL_TYPES)
+    expect(Object.is(back.negativeZero, -0)).toBe(true)
+  })
+
+  it('encodes an empty list as an empty request', () => {
+    const bytes = encodeProtobuf([])
+    expect(bytes).toHaveLength(0)
+    expect(decode(bytes)).toEqual({})
+  })
+
+  it('returns a buffer that later calls do not overwrite', () => {
+    const first = encodeProtobuf(spans)
+    const copy = Buffer.from(first)
+    encodeProtobuf(spans.slice(1))
+    encodeProtobuf([byName.get('limited')!])
+    expect(first.equals(copy)).toBe(true)
+  })
+
+  it('keeps messages intact past the reserved length sizes (> 2 MiB, long strings)', () => {
+    const exporter = new InMemorySpanExporter()
+    const tracer = createTracer({ env: {}, serviceName: 'svc', processors: [new SimpleSpanProcessor(exporter)] })
+    const big = 'ä'.repeat(1_100_000)
+    tracer.startSpan('big', { attributes: { big, array: [big.slice(0, 70_000), 'y'.repeat(200)] } }).end()
+    for (let i = 0; i < 3000; i++) tracer.startSpan(`small ${i}`).end()
+    const many = exporter.getFinishedSpans()
+    const bytes = encodeProtobuf(many)
+    expect(bytes.length).toBeGreaterThan(2 * 1024 * 1024)
+    expect(toOtlpJson(decode(bytes))).toEqual(expectedRequest(many))
+  })
+
+  it('round-trips random attribute maps unchanged (property)', () => {
+    const exporter = new InMemorySpanExporter()
+    const tracer = createTracer({ env: {}, serviceName: 'svc', processors: [new SimpleSpanProcessor(exporter)] })
+    const text = fc.string({ unit: 'binary', maxLength: 80 })
+    const value = fc.oneof(
+      text,
+      fc.boolean(),
+      fc.integer(),
+      fc.maxSafeInteger(),
+      fc.double(), // includes -0, NaN, ±Infinity, subnormals, now and then
+      fc.constantFrom(0, -0, NaN, Infinity, -Infinity, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER, 2 ** 53, -(2 ** 53)),
+      fc.array(text, { maxLength: 5 }),
+      fc.array(fc.oneof(fc.maxSafeInteger(), fc.double()), { maxLength: 5 }),
+      fc.array(fc.boolean(), { maxLength: 5 }),
+    )
+    fc.assert(
+      fc.property(fc.dictionary(text, value, { maxKeys: 12 }), fc.string({ unit: 'binary' }), (attributes, name) => {
+        exporter.reset()
+        tracer.startSpan(name, { attributes }).end()
+        const [span] = exporter.getFinishedSpans()
+        const d = spansOf(decode(encodeProtobuf([span!])))[0]!
+        expect(d.name ?? '').toBe(span!.name)
+        const back: Record<string, unknown> = {}
+        for (const kv of (d.attributes as Json[] | undefined) ?? []) back[kv.key as string] = fromAnyValue(kv.value as Json)
+        expect(back).toEqual(span!.attributes ?? {})
+        for (const key of Object.keys(back)) {
+          const original = span!.attributes![key]
+          if (typeof original === 'number') expect(Object.is(back[key], original)).toBe(true)
+        }
+      }),
+      { numRuns: 300 },
+    )
+  })
+})
+
+/** An AnyValue from protobufjs (toObject, longs as strings) → the JS value. */
+function fromAnyValue(v: Json): unknown {
+  if ('stringValue' in v) return v.stringValue
+  if ('boolValue' in v) return v.boolValue
+  if ('intValue' in v) {
+    const n = Number(v.intValue)
+    if (!Number.isSafeInteger(n) || String(n) !== v.intValue) throw new Error(`int_value ${String(v.intValue)} is not exact`)
+    return n
+  }
+  if ('doubleValue' in v) return v.doubleValue
+  if ('arrayValue' in v) return (((v.arrayValue as Json).values as Json[] | undefined) ?? []).map(fromAnyValue)
+  throw new Error(`empty AnyValue ${JSON.stringify(v)}`)
+}
+
+describe('ProtoWriter', () => {
+  function anyValue(write: (w: ProtoWriter) => void): Json {
+    const w = new ProtoWriter()
+    w.reset(1)
+    write(w)
+    return AnyValueType.toObject(AnyValueType.decode(w.finish()), { longs: String }) as Json
+  }
+
+  it('writes int64 varints, negative ones as ten-byte two’s complement', () => {
+    for (const n of [0, 1, 127, 128, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1, -1, -128, -(2 ** 32), -(2 ** 53) + 1]) {
+      expect(anyValue((w) => {
+        w.uint32(0x18)
+        w.int64(n)
+      })).toEqual({ intValue: String(n) })
+    }
+  })
+
+  it('encodes strings as Buffer does, at every length boundary and with lone surrogates', () => {
+    const pieces = ['a', 'é', '€', '😀', '\ud800', '\udc00x', 'z\ud83d']
+    for (const length of [0, 1, 41, 42, 43, 63, 64, 65, 127, 128, 200, 5000]) {
+      for (const piece of pieces) {
+        let s = ''
+        while (s.length < length) s += piece
+        s = s.slice(0, length)
+        const w = new ProtoWriter()
+        w.reset(1)
+        w.string(0x0a, s)
+        const bytes = w.finish()
+        const utf8 = Buffer.from(s, 'utf8')
+        const header = Buffer.from([0x0a, ...varint(utf8.length)])
+        expect(bytes.equals(Buffer.concat([header, utf8]))).toBe(true)
+      }
+    }
+  })
+
+  it('moves a body when the reserved length size was wrong, either way', () => {
+    for (const [reserve, bodyLength] of [[1, 200], [3, 5], [2, 0], [1, 20_000]] as const) {
+      const w = new ProtoWriter()
+      w.reset(1)
+      const start = w.fork(0x2a, reserve)
+      const body = 'q'.repeat(bodyLength)
+      for (const c of body) w.uint32(c.charCodeAt(0))
+      w.ldelim(start, reserve)
+      const bytes = w.finish()
+      expect(bytes.equals(Buffer.concat([Buffer.from([0x2a, ...varint(bodyLength)]), Buffer.from(body)]))).toBe(true)
+    }
+  })
+})
+
+function varint(n: number): number[] {
+  const out: number[] = []
+  while (n > 0x7f) {
+    out.push((n & 0x7f) | 0x80)
+    n >>>= 7
+  }
+  out.push(n)
+  return out
+}
+
+describe('toUnixNanosHalves / toUnixNanosString', () => {
+  const halves = new Uint32Array(2)
+  function check(t: number): void {
+    const exact = toUnixNanos(t)
+    toUnixNanosHalves(t, halves)
+    expect((BigInt(halves[1]!) << 32n) | BigInt(halves[0]!)).toBe(BigInt.asUintN(64, exact))
+    expect(toUnixNanosString(t)).toBe(exact.toString())
+  }
+
+  it('agree with toUnixNanos on edge cases', () => {
+    const origin = performance.timeOrigin
+    for (const t of [
+      0, -0, 1e-7, 4e-7, 5e-7, 6e-7, 1.5e-6, -1.5e-6, 0.001, 123.456789, 1e3, 86_400_000,
+      2 ** 53 / 1e6, 2 ** 53 / 1e6 + 1, 9.1e9, 1.23456789e10, 3.2e11, 1e12, -1e5,
+      -origin, -origin + 1e-6, -origin - 1e-6, -origin - 5e-7, -origin - 1000.0005, -2 * origin,
+    ]) {
+      check(t)
+    }
+  })
+
+  it('agree with toUnixNanos on random times (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.double({ min: 0, max: 1e7, noNaN: true }), // the first ~3 hours
+          fc.double({ min: 0, max: 1e12, noNaN: true }), // up to ~30 years of uptime, past 2^53 ns
+          fc.double({ min: -2 * performance.timeOrigin, max: 0, noNaN: true }), // caller-given times, pre-1970
+          fc.integer({ min: 0, max: 2 ** 40 }).map((n) => n / 1e6),
+        ),
+        (t) => check(t),
+      ),
+      { numRuns: 2000 },
+    )
+  })
+
+  it('turn non-finite times into 0 instead of throwing', () => {
+    for (const t of [NaN, Infinity, -Infinity]) {
+      toUnixNanosHalves(t, halves)
+      expect([...halves]).toEqual([0, 0])
+      expect(toUnixNanosString(t)).toBe('0')
+    }
+  })
+})

@@ -1,0 +1,240 @@
+/**
+ * OTLP/HTTP protobuf encoding of spans: an `ExportTraceServiceRequest`
+ * (opentelemetry-proto collector/trace/v1/trace_service.proto, trace/v1/trace.proto,
+ * common/v1/common.proto), written by hand onto one reused buffer. Fields at
+ * their proto3 default are omitted, except inside the AnyValue oneof, where
+ * presence is the value.
+ */
+import { toUnixNanosHalves } from '../../clock.ts'
+import type { TraceState } from '../../propagation/tracestate.ts'
+import type { ReadableSpan } from '../../span.ts'
+import type { AttributeValue, Attributes } from '../../types.ts'
+import { groupSpans, isInt64, linkFlags, spanFlags, traceStateString } from './mapping.ts'
+import { ProtoWriter } from './writer.ts'
+
+// Tags: (field number << 3) | wire type (0 varint, 1 fixed64, 2 length-delimited, 5 fixed32).
+const REQUEST_RESOURCE_SPANS = 0x0a // ExportTraceServiceRequest.resource_spans = 1
+const RESOURCE_SPANS_RESOURCE = 0x0a // ResourceSpans.resource = 1
+const RESOURCE_SPANS_SCOPE_SPANS = 0x12 // ResourceSpans.scope_spans = 2
+const RESOURCE_ATTRIBUTES = 0x0a // Resource.attributes = 1
+const SCOPE_SPANS_SCOPE = 0x0a // ScopeSpans.scope = 1
+const SCOPE_SPANS_SPANS = 0x12 // ScopeSpans.spans = 2
+const SCOPE_NAME = 0x0a // InstrumentationScope.name = 1
+const SCOPE_VERSION = 0x12 // InstrumentationScope.version = 2
+const SPAN_TRACE_ID = 0x0a // 1
+const SPAN_SPAN_ID = 0x12 // 2
+const SPAN_TRACE_STATE = 0x1a // 3
+const SPAN_PARENT_SPAN_ID = 0x22 // 4
+const SPAN_NAME = 0x2a // 5
+const SPAN_KIND = 0x30 // 6
+const SPAN_START_TIME = 0x39 // 7, fixed64
+const SPAN_END_TIME = 0x41 // 8, fixed64
+const SPAN_ATTRIBUTES = 0x4a // 9
+const SPAN_DROPPED_ATTRIBUTES = 0x50 // 10
+const SPAN_EVENTS = 0x5a // 11
+const SPAN_DROPPED_EVENTS = 0x60 // 12
+const SPAN_LINKS = 0x6a // 13
+const SPAN_DROPPED_LINKS = 0x70 // 14
+const SPAN_STATUS = 0x7a // 15
+const SPAN_FLAGS = 0x85 // 16, fixed32: (16 << 3) | 5 = 133, written as the varint 0x85 0x01
+const EVENT_TIME = 0x09 // 1, fixed64
+const EVENT_NAME = 0x12 // 2
+const EVENT_ATTRIBUTES = 0x1a // 3
+const EVENT_DROPPED_ATTRIBUTES = 0x20 // 4
+const LINK_TRACE_ID = 0x0a // 1
+const LINK_SPAN_ID = 0x12 // 2
+const LINK_TRACE_STATE = 0x1a // 3
+const LINK_ATTRIBUTES = 0x22 // 4
+const LINK_DROPPED_ATTRIBUTES = 0x28 // 5
+const LINK_FLAGS = 0x35 // 6, fixed32
+const STATUS_MESSAGE = 0x12 // 2
+const STATUS_CODE = 0x18 // 3
+const KEY_VALUE_KEY = 0x0a // 1
+const KEY_VALUE_VALUE = 0x12 // 2
+const ANY_STRING = 0x0a // 1
+const ANY_BOOL = 0x10 // 2
+const ANY_INT = 0x18 // 3
+const ANY_DOUBLE = 0x21 // 4, fixed64
+const ANY_ARRAY = 0x2a // 5
+const ARRAY_VALUES = 0x0a // ArrayValue.values = 1
+
+const writer = new ProtoWriter()
+const nanos = new Uint32Array(2)
+/**
+ * Output bytes per span of the previous batch, to size the next buffer
+ * (growing it copies). Clamped, so that one batch of huge spans does not make
+ * the next one allocate far more than it needs.
+ */
+let bytesPerSpan = 256
+const MAX_BYTES_PER_SPAN_GUESS = 2048
+
+/**
+ * Encodes finished spans as an OTLP `ExportTraceServiceRequest` in protobuf,
+ * the body of a `POST /v1/traces` with `Content-Type: application/x-protobuf`.
+ * Spans are grouped by resource, then by instrumentation scope, keeping their
+ * order within a group. An empty list encodes to zero bytes (an empty request).
+ *
+ * @example
+ * const body = encodeProtobuf(spans)
+ * await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body })
+ */
+export function encodeProtobuf(spans: readonly ReadableSpan[]): Buffer {
+  if (spans.length === 0) return Buffer.alloc(0)
+  const w = writer
+  // A little over the last batch's size, plus room for the resource.
+  w.reset(512 + Math.ceil(spans.length * bytesPerSpan * 1.125))
+  for (const group of groupSpans(spans)) {
+    // ResourceSpans and ScopeSpans hold the whole batch: reserve 3 length
+    // bytes (16 KiB to 2 MiB), so a full batch (512 typical spans are some
+    // 100 KiB) is never moved; a smaller one moves once, cheaply.
+    const resourceSpans = w.fork(REQUEST_RESOURCE_SPANS, 3)
+    const resource = w.fork(RESOURCE_SPANS_RESOURCE, 2)
+    writeAttributes(w, RESOURCE_ATTRIBUTES, group.resource.attributes)
+    w.ldelim(resource, 2)
+    for (const scopeGroup of group.scopes) {
+      const scopeSpans = w.fork(RESOURCE_SPANS_SCOPE_SPANS, 3)
+      const scope = w.fork(SCOPE_SPANS_SCOPE, 1)
+      const { name, version } = scopeGroup.scope
+      if (name !== '') w.string(SCOPE_NAME, name)
+      if (version !== undefined && version !== '') w.string(SCOPE_VERSION, version)
+      w.ldelim(scope, 1)
+      const list = scopeGroup.spans
+      for (let i = 0; i < list.length; i++) writeSpan(w, list[i]!)
+      w.ldelim(scopeSpans, 3)
+    }
+    w.ldelim(resourceSpans, 3)
+  }
+  const out = w.finish()
+  bytesPerSpan = Math.min(MAX_BYTES_PER_SPAN_GUESS, Math.max(64, Math.ceil(out.length / spans.length)))
+  return out
+}
+
+function writeSpan(w: ProtoWriter, span: ReadableSpan): void {
+  // A span with a few attributes is 128 bytes to 16 KiB: two length bytes.
+  const start = w.fork(SCOPE_SPANS_SPANS, 2)
+  w.hexBytes(SPAN_TRACE_ID, span.traceId)
+  w.hexBytes(SPAN_SPAN_ID, span.spanId)
+  writeTraceState(w, SPAN_TRACE_STATE, span.traceState)
+  const parent = span.parentSpanId
+  if (parent !== undefined && parent !== '') w.hexBytes(SPAN_PARENT_SPAN_ID, parent)
+  if (span.name !== '') w.string(SPAN_NAME, span.name)
+  w.uint32(SPAN_KIND)
+  w.uint32(span.kind)
+  toUnixNanosHalves(span.startTime, nanos)
+  w.uint32(SPAN_START_TIME)
+  w.fixed64(nanos[0]!, nanos[1]!)
+  toUnixNanosHalves(span.endTime, nanos)
+  w.uint32(SPAN_END_TIME)
+  w.fixed64(nanos[0]!, nanos[1]!)
+  if (span.attributes !== null) writeAttributes(w, SPAN_ATTRIBUTES, span.attributes)
+  if (span.droppedAttributesCount > 0) {
+    w.uint32(SPAN_DROPPED_ATTRIBUTES)
+    w.uint32(span.droppedAttributesCount)
+  }
+  const events = span.events
+  if (events !== null) {
+    for (let i = 0; i < events.length; i++) {
+      const event = events[i]!
+      const e = w.fork(SPAN_EVENTS, 1)
+      toUnixNanosHalves(event.time, nanos)
+      w.uint32(EVENT_TIME)
+      w.fixed64(nanos[0]!, nanos[1]!)
+      if (event.name !== '') w.string(EVENT_NAME, event.name)
+      if (event.attributes !== null) writeAttributes(w, EVENT_ATTRIBUTES, event.attributes)
+      if (event.droppedAttributesCount > 0) {
+        w.uint32(EVENT_DROPPED_ATTRIBUTES)
+        w.uint32(event.droppedAttributesCount)
+      }
+      w.ldelim(e, 1)
+    }
+  }
+  if (span.droppedEventsCount > 0) {
+    w.uint32(SPAN_DROPPED_EVENTS)
+    w.uint32(span.droppedEventsCount)
+  }
+  const links = span.links
+  if (links !== null) {
+    for (let i = 0; i < links.length; i++) {
+      const link = links[i]!
+      const context = link.context
+      const l = w.fork(SPAN_LINKS, 1)
+      w.hexBytes(LINK_TRACE_ID, context.traceId)
+      w.hexBytes(LINK_SPAN_ID, context.spanId)
+      writeTraceState(w, LINK_TRACE_STATE, context.traceState)
+      if (link.attributes !== null) writeAttributes(w, LINK_ATTRIBUTES, link.attributes)
+      if (link.droppedAttributesCount > 0) {
+        w.uint32(LINK_DROPPED_ATTRIBUTES)
+        w.uint32(link.droppedAttributesCount)
+      }
+      w.uint32(LINK_FLAGS)
+      w.fixed32(linkFlags(context))
+      w.ldelim(l, 1)
+    }
+  }
+  if (span.droppedLinksCount > 0) {
+    w.uint32(SPAN_DROPPED_LINKS)
+    w.uint32(span.droppedLinksCount)
+  }
+  const message = span.statusMessage
+  if (span.statusCode !== 0 || (message !== undefined && message !== '')) {
+    const status = w.fork(SPAN_STATUS, 1)
+    if (message !== undefined && message !== '') w.string(STATUS_MESSAGE, message)
+    if (span.statusCode !== 0) {
+      w.uint32(STATUS_CODE)
+      w.uint32(span.statusCode)
+    }
+    w.ldelim(status, 1)
+  }
+  w.uint32(SPAN_FLAGS)
+  w.fixed32(spanFlags(span))
+  w.ldelim(start, 2)
+}
+
+function writeTraceState(w: ProtoWriter, tag: number, traceState: TraceState | undefined): void {
+  if (traceState === undefined) return
+  const s = traceStateString(traceState)
+  if (s !== '') w.string(tag, s)
+}
+
+function writeAttributes(w: ProtoWriter, tag: number, attributes: Attributes): void {
+  for (const key in attributes) {
+    const value = attributes[key]
+    if (value === undefined) continue
+    // Guess the length's varint size so that only unusual pairs (long
+    // strings: URLs, stack traces) have to be moved by ldelim().
+    const reserve = typeof value === 'string' && key.length + value.length > 100 ? 2 : 1
+    const kv = w.fork(tag, reserve)
+    w.string(KEY_VALUE_KEY, key)
+    writeAnyValue(w, KEY_VALUE_VALUE, value)
+    w.ldelim(kv, reserve)
+  }
+}
+
+function writeAnyValue(w: ProtoWriter, tag: number, value: AttributeValue): void {
+  const reserve = typeof value === 'string' && value.length > 100 ? 2 : 1
+  const start = w.fork(tag, reserve)
+  switch (typeof value) {
+    case 'string':
+      w.string(ANY_STRING, value)
+      break
+    case 'number':
+      if (isInt64(value)) {
+        w.uint32(ANY_INT)
+        w.int64(value)
+      } else {
+        w.uint32(ANY_DOUBLE)
+        w.double(value)
+      }
+      break
+    case 'boolean':
+      w.uint32(ANY_BOOL)
+      w.uint32(value ? 1 : 0)
+      break
+    default: {
+      const array = w.fork(ANY_ARRAY, 1)
+      for (let i = 0; i < value.length; i++) writeAnyValue(w, ARRAY_VALUES, value[i]!)
+      w.ldelim(array, 1)
+    }
+  }
+  w.ldelim(start, reserve)
+}

@@ -1,0 +1,266 @@
+/**
+ * A minimal protobuf writer (https://protobuf.dev/programming-guides/encoding/)
+ * for the OTLP span encoder: one growable buffer, written once, front to back.
+ *
+ * A length-delimited field needs its length before its body. Instead of
+ * sizing every message in a first pass (walking all attributes twice) or
+ * collecting ops and sub-buffers as protobufjs does, fork() reserves the
+ * number of length bytes the caller expects and ldelim() writes the real
+ * length there once the body is written; in the rare case the varint needs a
+ * different number of bytes, the body is moved (one memmove).
+ */
+
+const MIN_SIZE = 256
+const EMPTY = Buffer.allocUnsafe(0)
+const TWO_32 = 4294967296
+
+/**
+ * The value of a hex digit's char code, by arithmetic rather than a table:
+ * '0'-'9' (0x30-0x39) keep their low nibble, 'a'-'f' and 'A'-'F' (0x41-0x46,
+ * 0x61-0x66) have bit 6 set and add 9 to theirs. Ids are validated upstream;
+ * other characters give garbage, never an exception.
+ */
+function hexValue(c: number): number {
+  return ((c & 0xf) + (c >> 6) * 9) & 0xf
+}
+
+/** Bytes of the varint encoding of `n` (an unsigned 32-bit value). */
+function varintSize(n: number): number {
+  return n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5
+}
+
+/**
+ * Strings up to this many UTF-16 units take at most 127 UTF-8 bytes (3 per
+ * unit; a surrogate pair is 2 units for 4 bytes), so a one-byte length can be
+ * reserved without measuring them first. They are encoded in JS: a native
+ * call costs about as much as encoding some 30 characters here.
+ */
+const SHORT_STRING = 42
+/**
+ * Buffer's undocumented but long-standing (and used by protobufjs) direct
+ * UTF-8 write, returning the bytes written: buf.write() adds argument
+ * normalisation that costs as much as encoding a short string.
+ */
+interface NativeUtf8 {
+  utf8Write(s: string, offset: number, maxLength: number): number
+}
+
+export class ProtoWriter {
+  #buf: Buffer = EMPTY
+  #pos: number = 0
+
+  /**
+   * Starts a new message in a fresh buffer of `expectedSize` bytes (it grows
+   * if needed). finish() hands that buffer out without a copy, so it cannot be
+   * reused: copying a large batch out of a reused buffer measured slower than
+   * writing it into fresh memory once.
+   */
+  reset(expectedSize: number): void {
+    this.#buf = Buffer.allocUnsafe(expectedSize)
+    this.#pos = 0
+  }
+
+  /** The bytes written since reset(), as a view of the writer's buffer. */
+  finish(): Buffer {
+    const out = this.#buf.subarray(0, this.#pos)
+    this.#buf = EMPTY
+    return out
+  }
+
+  /** Makes room for `n` more bytes. */
+  #ensure(n: number): void {
+    if (this.#pos + n > this.#buf.length) this.#grow(n)
+  }
+
+  #grow(n: number): void {
+    const bigger = Buffer.allocUnsafe(Math.max(this.#buf.length * 2, this.#pos + n, MIN_SIZE))
+    this.#buf.copy(bigger, 0, 0, this.#pos)
+    this.#buf = bigger
+  }
+
+  /** A varint of an unsigned 32-bit value; also writes tags. */
+  uint32(v: number): void {
+    this.#ensure(5)
+    const buf = this.#buf
+    let pos = this.#pos
+    while (v > 0x7f) {
+      buf[pos++] = (v & 0x7f) | 0x80
+      v >>>= 7
+    }
+    buf[pos++] = v
+    this.#pos = pos
+  }
+
+  /**
+   * An int64 varint of a safe integer. Negative values take ten bytes, the
+   * two's complement sign-extended (int64, not zigzag sint64).
+   */
+  int64(v: number): void {
+    if (v >= 0 && v < TWO_32) {
+      this.uint32(v)
+      return
+    }
+    // Both halves are exact: v is an integer below 2^53 in magnitude.
+    const hi = Math.floor(v / TWO_32)
+    this.varint64(v - hi * TWO_32, hi >>> 0)
+  }
+
+  /** A varint of the 64-bit value hi * 2^32 + lo (both unsigned 32-bit). */
+  varint64(lo: number, hi: number): void {
+    this.#ensure(10)
+    const buf = this.#buf
+    let pos = this.#pos
+    while (hi !== 0) {
+      buf[pos++] = (lo & 0x7f) | 0x80
+      lo = ((lo >>> 7) | (hi << 25)) >>> 0
+      hi >>>= 7
+    }
+    while (lo > 0x7f) {
+      buf[pos++] = (lo & 0x7f) | 0x80
+      lo >>>= 7
+    }
+    buf[pos++] = lo
+    this.#pos = pos
+  }
+
+  fixed32(v: number): void {
+    this.#ensure(4)
+    const buf = this.#buf
+    const pos = this.#pos
+    buf[pos] = v
+    buf[pos + 1] = v >>> 8
+    buf[pos + 2] = v >>> 16
+    buf[pos + 3] = v >>> 24
+    this.#pos = pos + 4
+  }
+
+  /** A fixed64 given as its two unsigned 32-bit halves. */
+  fixed64(lo: number, hi: number): void {
+    this.#ensure(8)
+    const buf = this.#buf
+    const pos = this.#pos
+    buf[pos] = lo
+    buf[pos + 1] = lo >>> 8
+    buf[pos + 2] = lo >>> 16
+    buf[pos + 3] = lo >>> 24
+    buf[pos + 4] = hi
+    buf[pos + 5] = hi >>> 8
+    buf[pos + 6] = hi >>> 16
+    buf[pos + 7] = hi >>> 24
+    this.#pos = pos + 8
+  }
+
+  /** An IEEE 754 double, little-endian; NaN, ±Infinity and -0 included. */
+  double(v: number): void {
+    this.#ensure(8)
+    this.#pos = this.#buf.writeDoubleLE(v, this.#pos)
+  }
+
+  /**
+   * A length-delimited UTF-8 string field (lone surrogates become U+FFFD, as
+   * with Buffer). `tag` is a one-byte tag (field number 1 to 15), as are all
+   * the tags given to string(), hexBytes() and fork().
+   */
+  string(tag: number, s: string): void {
+    const length = s.length
+    if (length <= SHORT_STRING) {
+      this.#ensure(2 + 3 * length)
+      const buf = this.#buf
+      const start = this.#pos
+      buf[start] = tag
+      const end = writeUtf8(buf, s, start + 2)
+      buf[start + 1] = end - start - 2
+      this.#pos = end
+      return
+    }
+    // Longer strings: Node's native encoder, without measuring them first.
+    // The length is reserved for ASCII (one byte per unit); text whose
+    // multi-byte characters need a longer varint is moved by ldelim().
+    const reserve = varintSize(length)
+    this.#ensure(6 + 3 * length)
+    const buf = this.#buf
+    buf[this.#pos] = tag
+    const start = this.#pos + 1 + reserve
+    this.#pos = start + (buf as unknown as NativeUtf8).utf8Write(s, start, 3 * length)
+    this.ldelim(start, reserve)
+  }
+
+  /**
+   * A length-delimited bytes field from an id's hex string, decoded straight
+   * into the buffer (no Buffer per id). Ids are short: a one-byte length.
+   */
+  hexBytes(tag: number, hex: string): void {
+    const n = (hex.length >>> 1) & 0x7f
+    this.#ensure(2 + n)
+    const buf = this.#buf
+    let pos = this.#pos
+    buf[pos++] = tag
+    buf[pos++] = n
+    for (let i = 0; i < n; i++) {
+      buf[pos++] = (hexValue(hex.charCodeAt(2 * i)) << 4) | hexValue(hex.charCodeAt(2 * i + 1))
+    }
+    this.#pos = pos
+  }
+
+  /**
+   * Starts a length-delimited field: writes the tag and reserves `reserve`
+   * bytes for the length (the varint size the caller expects). Returns where
+   * the body starts, for ldelim().
+   */
+  fork(tag: number, reserve: number): number {
+    this.#ensure(1 + reserve)
+    this.#buf[this.#pos] = tag
+    this.#pos += 1 + reserve
+    return this.#pos
+  }
+
+  /** Ends the field that fork() started at `start` with the same `reserve`. */
+  ldelim(start: number, reserve: number): void {
+    const length = this.#pos - start
+    const size = varintSize(length)
+    if (size !== reserve) {
+      // The guess was off: slide the body so the length fits exactly.
+      this.#ensure(size - reserve)
+      this.#buf.copyWithin(start - reserve + size, start, this.#pos)
+      this.#pos += size - reserve
+    }
+    const buf = this.#buf
+    let pos = start - reserve
+    let v = length
+    while (v > 0x7f) {
+      buf[pos++] = (v & 0x7f) | 0x80
+      v >>>= 7
+    }
+    buf[pos] = v
+  }
+}
+
+/**
+ * Writes `s` as UTF-8 at `pos` and returns the end. The caller has made room
+ * (3 bytes per UTF-16 unit). Same output as Buffer's encoder, lone surrogates
+ * included, but without a native call, which dominates for short strings.
+ */
+function writeUtf8(buf: Buffer, s: string, pos: number): number {
+  const length = s.length
+  for (let i = 0; i < length; i++) {
+    let c = s.charCodeAt(i)
+    if (c < 0x80) {
+      buf[pos++] = c
+    } else if (c < 0x800) {
+      buf[pos++] = 0xc0 | (c >> 6)
+      buf[pos++] = 0x80 | (c & 0x3f)
+    } else if ((c & 0xfc00) === 0xd800 && i + 1 < length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      c = 0x10000 + ((c & 0x3ff) << 10) + (s.charCodeAt(++i) & 0x3ff)
+      buf[pos++] = 0xf0 | (c >> 18)
+      buf[pos++] = 0x80 | ((c >> 12) & 0x3f)
+      buf[pos++] = 0x80 | ((c >> 6) & 0x3f)
+      buf[pos++] = 0x80 | (c & 0x3f)
+    } else {
+      if ((c & 0xf800) === 0xd800) c = 0xfffd
+      buf[pos++] = 0xe0 | (c >> 12)
+      buf[pos++] = 0x80 | ((c >> 6) & 0x3f)
+      buf[pos++] = 0x80 | (c & 0x3f)
+    }
+  }
+  return pos
+}

@@ -10,4 +10,4 @@ export {
   type ReceivedSpan,
   type ReceiverReply,
 } from './testing/otlp-receiver.ts'
-export { decodeTraceRequest, type OtlpJson } from './testing/otlp-decode.ts'
+export { decodeTraceRequest, type OtlpJson } from './export/otlp/decode.ts'

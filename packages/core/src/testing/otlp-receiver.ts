@@ -3,7 +3,7 @@ import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Serv
 import type { AddressInfo } from 'node:net'
 import { createServer as createHttpsServer } from 'node:https'
 import { gunzipSync } from 'node:zlib'
-import { decodeTraceRequest, type OtlpJson } from './otlp-decode.ts'
+import { decodeTraceRequest, type OtlpJson } from '../export/otlp/decode.ts'
 
 /** One request the receiver got, decoded. */
 export interface ReceivedRequest {

@@ -1,9 +1,10 @@
 /**
- * Decodes an OTLP ExportTraceServiceRequest from protobuf into the OTLP JSON
- * mapping (lowerCamelCase keys, hex ids, 64-bit integers as decimal strings,
- * enums as numbers), so test code sees the same shape whichever protocol the
- * exporter used. Driven by a table of the few messages involved; unknown
- * fields are skipped, as protobuf requires. For tests, not the hot path.
+ * Decodes OTLP trace messages from protobuf into the OTLP JSON mapping
+ * (lowerCamelCase keys, hex ids, 64-bit integers as decimal strings, enums as
+ * numbers): the exporter reads partial-success responses with it, and the
+ * test receiver reads requests, so both protocols give one shape. Driven by a
+ * table of the few messages involved; unknown fields are skipped, as protobuf
+ * requires. Not a hot path (BigInt varints keep 64-bit values exact).
  */
 type FieldType = 'string' | 'hex' | 'bytes' | 'uint' | 'int64' | 'fixed64' | 'fixed32' | 'bool' | 'double' | `msg:${string}`
 type Field = readonly [name: string, type: FieldType, repeated?: boolean]
@@ -11,6 +12,8 @@ type Schema = Readonly<Record<number, Field>>
 
 const SCHEMAS: Readonly<Record<string, Schema>> = {
   ExportTraceServiceRequest: { 1: ['resourceSpans', 'msg:ResourceSpans', true] },
+  ExportTraceServiceResponse: { 1: ['partialSuccess', 'msg:ExportTracePartialSuccess'] },
+  ExportTracePartialSuccess: { 1: ['rejectedSpans', 'int64'], 2: ['errorMessage', 'string'] },
   ResourceSpans: { 1: ['resource', 'msg:Resource'], 2: ['scopeSpans', 'msg:ScopeSpans', true], 3: ['schemaUrl', 'string'] },
   Resource: { 1: ['attributes', 'msg:KeyValue', true], 2: ['droppedAttributesCount', 'uint'] },
   ScopeSpans: { 1: ['scope', 'msg:InstrumentationScope'], 2: ['spans', 'msg:Span', true], 3: ['schemaUrl', 'string'] },
@@ -41,6 +44,11 @@ export type OtlpJson = Record<string, unknown>
 /** Decodes `buf` as an ExportTraceServiceRequest. Throws a RangeError on malformed input. */
 export function decodeTraceRequest(buf: Uint8Array): OtlpJson {
   return decodeMessage(Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength), 'ExportTraceServiceRequest')
+}
+
+/** Decodes `buf` as an ExportTraceServiceResponse. Throws a RangeError on malformed input. */
+export function decodeTraceResponse(buf: Uint8Array): OtlpJson {
+  return decodeMessage(Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength), 'ExportTraceServiceResponse')
 }
 
 function decodeMessage(buf: Buffer, type: string): OtlpJson {

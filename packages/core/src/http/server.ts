@@ -1,0 +1,333 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { TLSSocket } from 'node:tls'
+import { getActiveContext, ROOT_CONTEXT, type Context } from '../context.ts'
+import { debug } from '../diag.ts'
+import { ERR_INVALID_ARGUMENT, TracingError } from '../errors.ts'
+import { registry } from '../global.ts'
+import { incomingHeadersGetter } from '../propagation/carrier.ts'
+import {
+  ATTR_CLIENT_ADDRESS,
+  ATTR_ERROR_TYPE,
+  ATTR_HTTP_REQUEST_HEADER_PREFIX,
+  ATTR_HTTP_REQUEST_METHOD,
+  ATTR_HTTP_REQUEST_METHOD_ORIGINAL,
+  ATTR_HTTP_RESPONSE_HEADER_PREFIX,
+  ATTR_HTTP_RESPONSE_STATUS_CODE,
+  ATTR_HTTP_ROUTE,
+  ATTR_NETWORK_PEER_ADDRESS,
+  ATTR_NETWORK_PEER_PORT,
+  ATTR_NETWORK_PROTOCOL_VERSION,
+  ATTR_SERVER_ADDRESS,
+  ATTR_SERVER_PORT,
+  ATTR_URL_PATH,
+  ATTR_URL_QUERY,
+  ATTR_URL_SCHEME,
+  ATTR_USER_AGENT_ORIGINAL,
+  DEFAULT_KNOWN_METHODS,
+} from '../semconv.ts'
+import { exceptionAttributes, type Span } from '../span.ts'
+import { getGlobalTracer, type Tracer } from '../tracer.ts'
+import { SpanKind, SpanStatusCode } from '../types.ts'
+import { firstForwardedFor, firstHeaderToken, nodeAddress, parseForwarded, parseHostPort } from './forwarded.ts'
+import { compileIgnore, type IgnoreRule } from './ignore.ts'
+import { DEFAULT_SENSITIVE_QUERY_PARAMS, redactQuery, sensitiveSet } from './redact.ts'
+
+export interface HttpServerOptions {
+  /** Default: the global tracer at the time of each request (see setGlobalTracer). */
+  readonly tracer?: Tracer
+  /** Requests to leave untraced (health checks): paths, globs (`/static/**`), RegExps or predicates. */
+  readonly ignore?: IgnoreRule | readonly IgnoreRule[]
+  /**
+   * Header names to record as `http.request.header.<name>` /
+   * `http.response.header.<name>` (string arrays). Nothing is captured unless
+   * named here, so `authorization`, `cookie`, `set-cookie` never are by accident.
+   */
+  readonly captureHeaders?: { readonly request?: readonly string[]; readonly response?: readonly string[] }
+  /** Query parameters whose values become REDACTED (default: the semantic conventions' list). */
+  readonly sensitiveQueryParams?: readonly string[]
+  /** Methods reported as themselves; others become `_OTHER` (default: RFC 9110 + PATCH). */
+  readonly knownMethods?: readonly string[]
+  /** Called when the span starts, for custom attributes. A throw is caught and reported, never reaches the app. */
+  readonly requestHook?: (span: Span, req: IncomingMessage) => void
+  /** Called just before the span ends. A throw is caught and reported. */
+  readonly responseHook?: (span: Span, req: IncomingMessage, res: ServerResponse) => void
+  /** Custom span name, given the method and the route template (undefined when no route matched). */
+  readonly spanNameHook?: (req: IncomingMessage, route: string | undefined) => string
+}
+
+const OPTION_NAMES = ['tracer', 'ignore', 'captureHeaders', 'sensitiveQueryParams', 'knownMethods', 'requestHook', 'responseHook', 'spanNameHook']
+
+/**
+ * The state of one traced request, shared by every layer that touches it (the
+ * node:http helper or zero-code preload that started the span, and the
+ * framework adapter that knows the route): one SERVER span per request.
+ */
+class ServerRequestState {
+  readonly span: Span
+  readonly context: Context
+  readonly owner: HttpServerTracing
+  readonly method: string
+  route: string | undefined = undefined
+  error: unknown = undefined
+  hasError: boolean = false
+
+  constructor(span: Span, context: Context, owner: HttpServerTracing, method: string) {
+    this.span = span
+    this.context = context
+    this.owner = owner
+    this.method = method
+  }
+}
+
+// In the process-wide registry, so copies of core agree on which requests already have a span.
+const states = (registry.serverRequests ??= new WeakMap()) as WeakMap<IncomingMessage, ServerRequestState>
+
+/**
+ * The HTTP server semantics every adapter shares. An adapter calls start()
+ * when a request arrives and runs the rest of the request in the context it
+ * returns; setRoute() once the router has matched; recordError() for errors
+ * the framework sees. The span ends by itself when the response closes
+ * (finished, or aborted by the client), so nothing is left open.
+ *
+ * @example
+ * const tracing = new HttpServerTracing({ ignore: '/health' })
+ * http.createServer((req, res) => runWithContext(tracing.start(req, res), handle, req, res))
+ */
+export class HttpServerTracing {
+  readonly #tracer: Tracer | undefined
+  readonly #ignore: ((path: string, req: unknown) => boolean) | undefined
+  readonly #requestHeaders: readonly string[]
+  readonly #responseHeaders: readonly string[]
+  readonly #sensitive: ReadonlySet<string>
+  readonly #knownMethods: ReadonlySet<string>
+  readonly #requestHook: HttpServerOptions['requestHook']
+  readonly #responseHook: HttpServerOptions['responseHook']
+  readonly #spanNameHook: HttpServerOptions['spanNameHook']
+
+  constructor(options: HttpServerOptions = {}) {
+    if (options === null || typeof options !== 'object') {
+      throw new TracingError(ERR_INVALID_ARGUMENT, `tracing options must be an object, got ${String(options)}`)
+    }
+    for (const key of Object.keys(options)) {
+      if (!OPTION_NAMES.includes(key)) {
+        throw new TracingError(ERR_INVALID_ARGUMENT, `unknown tracing option "${key}"; known options: ${OPTION_NAMES.join(', ')}`)
+      }
+    }
+    if (options.tracer !== undefined && typeof options.tracer?.startSpan !== 'function') {
+      throw new TracingError(ERR_INVALID_ARGUMENT, 'tracer must be a Tracer (from createTracer())')
+    }
+    for (const hook of ['requestHook', 'responseHook', 'spanNameHook'] as const) {
+      if (options[hook] !== undefined && typeof options[hook] !== 'function') {
+        throw new TracingError(ERR_INVALID_ARGUMENT, `${hook} must be a function`)
+      }
+    }
+    this.#tracer = options.tracer
+    this.#ignore = compileIgnore(options.ignore)
+    this.#requestHeaders = headerList(options.captureHeaders?.request, 'captureHeaders.request')
+    this.#responseHeaders = headerList(options.captureHeaders?.response, 'captureHeaders.response')
+    this.#sensitive = sensitiveSet(stringList(options.sensitiveQueryParams, 'sensitiveQueryParams') ?? DEFAULT_SENSITIVE_QUERY_PARAMS)
+    this.#knownMethods = new Set((stringList(options.knownMethods, 'knownMethods') ?? DEFAULT_KNOWN_METHODS).map((m) => m.toUpperCase()))
+    this.#requestHook = options.requestHook
+    this.#responseHook = options.responseHook
+    this.#spanNameHook = options.spanNameHook
+  }
+
+  /**
+   * Starts the SERVER span of `req` (continuing the trace in its headers) and
+   * returns the context to run the request in: the span active, or tracing
+   * suppressed for an ignored request. When another layer already started a
+   * span for this request, returns that one's context instead.
+   */
+  start(req: IncomingMessage, res: ServerResponse): Context {
+    const existing = states.get(req)
+    if (existing !== undefined) return existing.context
+    const url = req.url ?? '/'
+    const q = url.indexOf('?')
+    const path = q === -1 ? url : url.slice(0, q)
+    if (this.#ignore !== undefined && this.#ignore(path, req)) {
+      // Ignored: no span, and nothing made while handling it creates spans either.
+      return getActiveContext().withSuppressed(true)
+    }
+    const tracer = this.#tracer ?? getGlobalTracer()
+    const parent = tracer.extract(req.headers, ROOT_CONTEXT, incomingHeadersGetter)
+    const raw = req.method ?? 'GET'
+    const method = this.#knownMethods.has(raw) ? raw : '_OTHER'
+    const span = tracer.startSpan(method === '_OTHER' ? 'HTTP' : method, { kind: SpanKind.SERVER, parent })
+    const context = parent.withSpan(span)
+    const state = new ServerRequestState(span, context, this, method)
+    states.set(req, state)
+    if (span.isRecording()) {
+      // res.writeHead(status, headers) (Fastify, many frameworks) writes its
+      // headers without storing them unless the response already has a header
+      // store; making one here merges them into it (the bytes on the wire are
+      // the same), so the response headers can be captured at the end.
+      if (this.#responseHeaders.length > 0 && !res.headersSent) {
+        res.setHeader(PRIMING_HEADER, '')
+        res.removeHeader(PRIMING_HEADER)
+      }
+      this.#setRequestAttributes(span, req, method, raw, path, q === -1 ? undefined : url.slice(q + 1))
+      if (this.#requestHook !== undefined) callHook('requestHook', this.#requestHook, span, req)
+      res.once('close', HttpServerTracing.#onClose)
+    }
+    return context
+  }
+
+  #setRequestAttributes(span: Span, req: IncomingMessage, method: string, raw: string, path: string, query: string | undefined): void {
+    span.setAttribute(ATTR_HTTP_REQUEST_METHOD, method)
+    if (method !== raw) span.setAttribute(ATTR_HTTP_REQUEST_METHOD_ORIGINAL, raw)
+    span.setAttribute(ATTR_URL_PATH, path)
+    if (query !== undefined) span.setAttribute(ATTR_URL_QUERY, redactQuery(query, this.#sensitive))
+    const headers = req.headers
+    const socket = req.socket
+    // Proxies first: Forwarded (RFC 7239), then the X-Forwarded-* family, then the connection.
+    const forwarded = headers.forwarded === undefined ? undefined : parseForwarded(headers.forwarded)
+    const scheme = forwarded?.proto ?? validScheme(firstHeaderToken(headers['x-forwarded-proto'])) ??
+      ((socket as TLSSocket | null)?.encrypted === true ? 'https' : 'http')
+    span.setAttribute(ATTR_URL_SCHEME, scheme)
+    // Each source in turn: a malformed X-Forwarded-Host falls back to Host.
+    const host = parseHostPort(forwarded?.host) ?? parseHostPort(firstHeaderToken(headers['x-forwarded-host'])) ??
+      parseHostPort(headers.host ?? (headers[':authority'] as string | undefined))
+    if (host !== undefined) {
+      span.setAttribute(ATTR_SERVER_ADDRESS, host.address)
+      if (host.port !== undefined) span.setAttribute(ATTR_SERVER_PORT, host.port)
+    }
+    const peer = socket?.remoteAddress
+    const forwardedFor = forwarded?.for ?? firstForwardedFor(headers['x-forwarded-for'])
+    const client = forwardedFor === undefined ? peer : nodeAddress(forwardedFor)
+    if (client !== undefined) span.setAttribute(ATTR_CLIENT_ADDRESS, client)
+    if (peer !== undefined) {
+      span.setAttribute(ATTR_NETWORK_PEER_ADDRESS, peer)
+      if (socket.remotePort !== undefined) span.setAttribute(ATTR_NETWORK_PEER_PORT, socket.remotePort)
+    }
+    // The conventions write "2" for HTTP/2, "1.1" for HTTP/1.1.
+    span.setAttribute(ATTR_NETWORK_PROTOCOL_VERSION, req.httpVersionMajor === 2 ? '2' : req.httpVersion)
+    const ua = headers['user-agent']
+    if (ua !== undefined) span.setAttribute(ATTR_USER_AGENT_ORIGINAL, ua)
+    for (const name of this.#requestHeaders) {
+      const values = req.headersDistinct[name]
+      if (values !== undefined) span.setAttribute(ATTR_HTTP_REQUEST_HEADER_PREFIX + name, values)
+    }
+  }
+
+  /** The route template once the router matched (`/users/:id`); names the span `{METHOD} {route}`. */
+  setRoute(req: IncomingMessage, route: string): void {
+    const state = states.get(req)
+    if (state !== undefined && typeof route === 'string' && route !== '') state.route = route
+  }
+
+  /**
+   * Records an error the framework saw (thrown, next(err), onError) as one
+   * `exception` event; the same error reported by several layers is recorded
+   * once. The error itself is not touched: the app handles it as usual.
+   */
+  recordError(req: IncomingMessage, error: unknown): void {
+    const state = states.get(req)
+    if (state === undefined || (state.hasError && state.error === error)) return
+    state.error = error
+    state.hasError = true
+    state.span.recordException(error)
+  }
+
+  /**
+   * The `close` listener of every traced response (`this` is the response):
+   * one shared function, so no closure is made per request.
+   */
+  static readonly #onClose = function onResponseClose(this: ServerResponse): void {
+    const req = this.req
+    const state = states.get(req)
+    if (state === undefined) return
+    states.delete(req)
+    state.owner.#finish(req, this, state)
+  }
+
+  /** Ends the span: called when the response closes. */
+  #finish(req: IncomingMessage, res: ServerResponse, state: ServerRequestState): void {
+    const span = state.span
+    const route = state.route
+    if (route !== undefined) span.setAttribute(ATTR_HTTP_ROUTE, route)
+    let name: string
+    if (this.#spanNameHook !== undefined) {
+      name = callHook('spanNameHook', this.#spanNameHook, req, route) ?? defaultName(state.method, route)
+    } else name = defaultName(state.method, route)
+    span.updateName(name)
+    // Finished: the whole response was handed to the OS. Otherwise the
+    // client went away first (or the socket failed): aborted.
+    const aborted = !res.writableFinished
+    const status = res.headersSent || !aborted ? res.statusCode : undefined
+    if (status !== undefined) span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, status)
+    let errorType: string | undefined
+    if (state.hasError && (status === undefined || status >= 500)) errorType = String(exceptionAttributes(state.error)['exception.type'])
+    else if (status !== undefined && status >= 500) errorType = String(status)
+    else if (aborted) errorType = 'aborted'
+    if (errorType !== undefined) {
+      span.setAttribute(ATTR_ERROR_TYPE, errorType)
+      // 5xx, or an exception or abort before a response: Error. 4xx stays unset on servers.
+      span.setStatus(SpanStatusCode.ERROR, aborted && status === undefined ? 'request aborted before the response was sent' : undefined)
+    }
+    for (const header of this.#responseHeaders) {
+      const value = res.getHeader(header)
+      if (value !== undefined) span.setAttribute(ATTR_HTTP_RESPONSE_HEADER_PREFIX + header, Array.isArray(value) ? value : [String(value)])
+    }
+    if (this.#responseHook !== undefined) callHook('responseHook', this.#responseHook, span, req, res)
+    span.end()
+  }
+}
+
+/** The active SERVER span of `req`, if a Spanline layer started one. */
+export function getServerSpan(req: IncomingMessage): Span | undefined {
+  return states.get(req)?.span
+}
+
+const PRIMING_HEADER = 'x-spanline-priming'
+
+/** A URI scheme (RFC 3986 3.1), else undefined: junk in X-Forwarded-Proto never reaches url.scheme. */
+function validScheme(value: string | undefined): string | undefined {
+  if (value === undefined || value.length > 32) return undefined
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i)
+    const alpha = c >= 97 && c <= 122
+    if (!(alpha || (i > 0 && ((c >= 48 && c <= 57) || c === 43 || c === 45 || c === 46)))) return undefined
+  }
+  return value === '' ? undefined : value
+}
+
+function defaultName(method: string, route: string | undefined): string {
+  if (method === '_OTHER') return route === undefined ? 'HTTP' : `HTTP ${route}`
+  return route === undefined ? method : `${method} ${route}`
+}
+
+function callHook<A extends unknown[], R>(name: string, hook: (...args: A) => R, ...args: A): R | undefined {
+  try {
+    return hook(...args)
+  } catch (err) {
+    debug('%s threw; ignored so the request is not affected: %o', name, err)
+    return undefined
+  }
+}
+
+function stringList(list: readonly string[] | undefined, option: string): readonly string[] | undefined {
+  if (list === undefined) return undefined
+  if (!Array.isArray(list) || list.some((v) => typeof v !== 'string')) {
+    throw new TracingError(ERR_INVALID_ARGUMENT, `${option} must be an array of strings`)
+  }
+  return list
+}
+
+function headerList(list: readonly string[] | undefined, option: string): readonly string[] {
+  return (stringList(list, option) ?? []).map((h) => h.toLowerCase())
+}
+
+/**
+ * Wraps a `request` listener for `http.createServer()` so every request gets
+ * a SERVER span: the way to trace an app without a framework.
+ *
+ * @example
+ * http.createServer(traceRequests((req, res) => { res.end('ok') }, { ignore: '/health' }))
+ */
+export function traceRequests<L extends (req: IncomingMessage, res: ServerResponse) => unknown>(listener: L, options?: HttpServerOptions): L {
+  if (typeof listener !== 'function') throw new TracingError(ERR_INVALID_ARGUMENT, 'traceRequests() takes a request listener function')
+  const tracing = new HttpServerTracing(options)
+  return function tracedRequestListener(this: unknown, req: IncomingMessage, res: ServerResponse): unknown {
+    return registry.storage.run(tracing.start(req, res), Reflect.apply, listener, this, [req, res])
+  } as L
+}

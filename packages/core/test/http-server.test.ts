@@ -1,0 +1,107 @@
+import { createServer, request as httpRequest, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import {
+  getActiveSpan,
+  getServerSpan,
+  HttpServerTracing,
+  runWithContext,
+  SpanKind,
+  SpanStatusCode,
+  traceRequests,
+  TracingError,
+} from '../src/index.ts'
+import { memoryTracer } from './helpers.ts'
+
+async function listen(server: Server): Promise<number> {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  return (server.address() as AddressInfo).port
+}
+
+describe('traceRequests: a plain node:http server', () => {
+  it('gives each request a SERVER span, active in the listener, ended when the response closes', async () => {
+    const { tracer, exporter } = memoryTracer()
+    let seen: string | undefined
+    const server = createServer(traceRequests((req, res) => {
+      seen = getActiveSpan()?.spanId
+      res.statusCode = 503
+      res.end('down')
+    }, { tracer }))
+    const port = await listen(server)
+    const res = await fetch(`http://127.0.0.1:${port}/status?x=1`, { headers: { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' } })
+    expect(res.status).toBe(503)
+    const [span] = await exporter.waitForSpans(1)
+    server.close()
+    expect(span!.kind).toBe(SpanKind.SERVER)
+    expect(span!.spanId).toBe(seen)
+    expect(span!.traceId).toBe('4bf92f3577b34da6a3ce929d0e0e4736')
+    expect(span!.name).toBe('GET')
+    expect(span!.attributes).toMatchObject({ 'url.path': '/status', 'url.query': 'x=1', 'http.response.status_code': 503, 'error.type': '503' })
+    expect(span!.statusCode).toBe(SpanStatusCode.ERROR)
+  })
+
+  it('lets a router layer name the span by its route, and records errors once', async () => {
+    const { tracer, exporter } = memoryTracer()
+    const tracing = new HttpServerTracing({ tracer })
+    const failure = new TypeError('bad input')
+    const server = createServer((req, res) => runWithContext(tracing.start(req, res), () => {
+      tracing.setRoute(req, '/items/:id')
+      tracing.recordError(req, failure)
+      tracing.recordError(req, failure) // the same error from a second layer: recorded once
+      expect(getServerSpan(req)).toBe(getActiveSpan())
+      res.statusCode = 500
+      res.end()
+    }))
+    const port = await listen(server)
+    await fetch(`http://127.0.0.1:${port}/items/3`)
+    const [span] = await exporter.waitForSpans(1)
+    server.close()
+    expect(span!.name).toBe('GET /items/:id')
+    expect(span!.attributes!['error.type']).toBe('TypeError')
+    expect(span!.events!.filter((e) => e.name === 'exception')).toHaveLength(1)
+  })
+
+  it('a second layer on the same request enriches the one span instead of opening another', async () => {
+    const { tracer, exporter } = memoryTracer()
+    const outer = new HttpServerTracing({ tracer })
+    const inner = new HttpServerTracing({ tracer })
+    const server = createServer((req, res) => {
+      const a = outer.start(req, res)
+      const b = inner.start(req, res)
+      expect(b).toBe(a)
+      inner.setRoute(req, '/inner/:x')
+      res.end()
+    })
+    const port = await listen(server)
+    await fetch(`http://127.0.0.1:${port}/inner/1`)
+    await exporter.waitForSpans(1)
+    await new Promise((r) => setTimeout(r, 20))
+    server.close()
+    expect(exporter.getFinishedSpans().map((s) => s.name)).toEqual(['GET /inner/:x'])
+  })
+
+  it('ends the span of an aborted request', async () => {
+    const { tracer, exporter } = memoryTracer()
+    const server = createServer(traceRequests((_req, res) => {
+      setTimeout(() => res.end('late'), 200)
+    }, { tracer }))
+    const port = await listen(server)
+    const req = httpRequest({ host: '127.0.0.1', port, path: '/slow' })
+    req.on('error', () => {})
+    req.end()
+    setTimeout(() => req.destroy(), 30)
+    const [span] = await exporter.waitForSpans(1)
+    await new Promise((r) => setTimeout(r, 250))
+    server.close()
+    expect(span!.attributes!['error.type']).toBe('aborted')
+    expect(span!.attributes!['http.response.status_code']).toBeUndefined()
+    expect(span!.statusCode).toBe(SpanStatusCode.ERROR)
+    expect(exporter.getFinishedSpans()).toHaveLength(1)
+  })
+
+  it('uses the global tracer when none is given, and validates options once', () => {
+    expect(() => new HttpServerTracing({ nope: 1 } as never)).toThrow(TracingError)
+    expect(() => new HttpServerTracing({ captureHeaders: { request: 'x-id' as never } })).toThrow(/captureHeaders.request/)
+    expect(() => new HttpServerTracing({ requestHook: 'x' as never })).toThrow(/requestHook/)
+    expect(() => traceRequests(42 as never)).toThrow(/listener/)
+  })
+})

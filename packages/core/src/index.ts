@@ -73,6 +73,6 @@ export { encodeProtobuf } from './export/otlp/protobuf.ts'
 export { ConsoleSpanExporter, renderWaterfall, type ConsoleExporterOptions, type WaterfallOptions } from './export/console.ts'
 export { exportersFromEnv, processorsFor } from './export/from-env.ts'
 
-export { HttpServerTracing, getServerSpan, traceRequests, type HttpServerOptions } from './http/server.ts'
+export { HttpServerTracing, getServerSpan, recordServerError, setServerRoute, traceRequests, type HttpServerOptions } from './http/server.ts'
 export type { IgnoreRule } from './http/ignore.ts'
 export * from './semconv.ts'

@@ -101,3 +101,15 @@ describe('packaging (built dist in child processes)', () => {
     expect(out).toEqual({ distinctModules: true, seen: true, childOfA: true, globalShared: true, warned: true })
   })
 })
+
+describe('every adapter package loads from CommonJS and ESM (built dist)', () => {
+  it.each(['express', 'koa', 'fastify'])('@spanline/%s', (name) => {
+    const dir = join(__dirname, '..', '..', name)
+    if (!existsSync(join(dir, 'dist', 'index.js'))) throw new Error(`packages/${name}/dist is missing: run \`npm run build\``)
+    // Self-reference by package name resolves through its "exports", as an installed package does.
+    const cjs = execFileSync(process.execPath, ['-e', `console.log(typeof require('@spanline/${name}').tracing)`], { cwd: dir, encoding: 'utf8' })
+    expect(cjs.trim()).toBe('function')
+    const esm = execFileSync(process.execPath, ['--input-type=module', '-e', `import { tracing } from '@spanline/${name}'; console.log(typeof tracing)`], { cwd: dir, encoding: 'utf8' })
+    expect(esm.trim()).toBe('function')
+  })
+})

@@ -209,23 +209,14 @@ export class HttpServerTracing {
     }
   }
 
-  /** The route template once the router matched (`/users/:id`); names the span `{METHOD} {route}`. */
+  /** The route template once the router matched; see setServerRoute(). */
   setRoute(req: IncomingMessage, route: string): void {
-    const state = states.get(req)
-    if (state !== undefined && typeof route === 'string' && route !== '') state.route = route
+    setServerRoute(req, route)
   }
 
-  /**
-   * Records an error the framework saw (thrown, next(err), onError) as one
-   * `exception` event; the same error reported by several layers is recorded
-   * once. The error itself is not touched: the app handles it as usual.
-   */
+  /** Records an error the framework saw; see recordServerError(). */
   recordError(req: IncomingMessage, error: unknown): void {
-    const state = states.get(req)
-    if (state === undefined || (state.hasError && state.error === error)) return
-    state.error = error
-    state.hasError = true
-    state.span.recordException(error)
+    recordServerError(req, error)
   }
 
   /**
@@ -271,6 +262,30 @@ export class HttpServerTracing {
     if (this.#responseHook !== undefined) callHook('responseHook', this.#responseHook, span, req, res)
     span.end()
   }
+}
+
+/**
+ * Sets the route template of `req`'s SERVER span once the router matched
+ * (`/users/:id`); the span is then named `{METHOD} {route}`. Acts on the
+ * request's shared state, so any layer may call it.
+ */
+export function setServerRoute(req: IncomingMessage, route: string): void {
+  const state = states.get(req)
+  if (state !== undefined && typeof route === 'string' && route !== '') state.route = route
+}
+
+/**
+ * Records an error the framework saw (thrown, next(err), onError) on `req`'s
+ * SERVER span as one `exception` event; the same error reported by several
+ * layers is recorded once. The error itself is not touched: the app handles
+ * it as usual.
+ */
+export function recordServerError(req: IncomingMessage, error: unknown): void {
+  const state = states.get(req)
+  if (state === undefined || (state.hasError && state.error === error)) return
+  state.error = error
+  state.hasError = true
+  state.span.recordException(error)
 }
 
 /** The active SERVER span of `req`, if a Spanline layer started one. */

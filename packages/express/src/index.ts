@@ -1,0 +1,152 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { debuglog } from 'node:util'
+import { HttpServerTracing, recordServerError, runWithContext, setServerRoute, type HttpServerOptions } from '@spanline/core'
+
+const debug = debuglog('spanline')
+
+/** Options of `tracing()`: the HTTP server options every Spanline adapter shares. */
+export type ExpressTracingOptions = HttpServerOptions
+
+/** What `tracing()` returns: typed on node:http, so it fits both Express 4 and 5 typings. */
+export type ExpressTracingMiddleware = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void
+
+// The few Express internals read below; Express 4 and router@2 (Express 5) agree on them.
+type Next = (err?: unknown) => void
+interface ExpressRequest extends IncomingMessage {
+  readonly app?: ExpressApp
+  readonly baseUrl?: string
+  readonly params?: object
+}
+interface ExpressApp {
+  use(fn: typeof tracingErrorTail): unknown
+  readonly _router?: { readonly stack: Layer[] } // Express 4 (its `router` getter throws)
+  readonly router?: { readonly stack: Layer[] } // Express 5
+}
+interface Layer {
+  readonly handle: unknown
+  readonly route?: { readonly path: unknown } | undefined
+}
+type HandleRequest = (this: Layer, req: ExpressRequest, res: ServerResponse, next: Next) => unknown
+type HandleError = (this: Layer, err: unknown, req: ExpressRequest, res: ServerResponse, next: Next) => unknown
+
+/**
+ * Traces every request of an Express 4 or 5 app: one SERVER span per
+ * request, named by its route template (`GET /users/:id`), active in every
+ * later middleware and handler, ended when the response closes. Options are
+ * validated here, once; a bad one throws a TracingError.
+ *
+ * @example
+ * const app = express()
+ * app.use(tracing({ ignore: '/health' })) // first, before any route
+ * app.get('/users/:id', (req, res) => res.json({ span: getActiveSpan()?.spanId }))
+ */
+export function tracing(options: ExpressTracingOptions = {}): ExpressTracingMiddleware {
+  const server = new HttpServerTracing(options)
+  return function tracingMiddleware(req, res, next) {
+    const app = (req as ExpressRequest).app
+    if (app !== undefined) instrument(app)
+    runWithContext(server.start(req, res), next)
+  }
+}
+
+/*
+ * Routes and errors. Express has no hook for either, and wrapping our `next`
+ * would see nothing: the router hands each layer a `next` of its own. But
+ * every match and every error goes through one of two methods of the
+ * router's Layer, patched once per copy of Express (found through the app's
+ * stack on its first request): one extra call per layer, no allocation.
+ * - handle_request (router@2: handleRequest) of a route's layer runs when the
+ *   route matched, before its handlers, while req.baseUrl still holds what the
+ *   enclosing routers matched. Routers restore it as errors and next() climb
+ *   out, so reading req.route at 'finish' gets failing nested routes wrong
+ *   (and an aborted request has no 'finish').
+ * - handle_error (router@2: handleError) hands an error to each later
+ *   matching layer: it is recorded on arrival, whether the app's error
+ *   handler then answers it or not. So that a later layer always exists, a
+ *   pass-through error handler stays last in the app's stack, and Express's
+ *   final handler answers as without tracing. (router >= 2.3 also publishes
+ *   errors on its `express.router.request` TracingChannel; subscribing costs
+ *   a context object and a closure per layer per request, and Express 4 has
+ *   no such channel.)
+ */
+function instrument(app: ExpressApp): void {
+  const stack = (app._router ?? app.router)?.stack
+  if (stack === undefined || stack[stack.length - 1]?.handle === tracingErrorTail) return
+  try {
+    patchLayer(Object.getPrototypeOf(stack[0]) as Record<string, unknown>)
+    // Appended, never moved: moving would shift the layers of requests in flight.
+    app.use(tracingErrorTail)
+  } catch (err) {
+    debug('could not instrument the Express app; spans get no route or exceptions: %o', err)
+  }
+}
+
+const patched = new WeakSet<object>()
+function patchLayer(proto: Record<string, unknown>): void {
+  if (patched.has(proto)) return
+  patched.add(proto)
+  const modern = typeof proto.handleRequest === 'function'
+  const requestKey = modern ? 'handleRequest' : 'handle_request'
+  const errorKey = modern ? 'handleError' : 'handle_error'
+  const handleRequest = proto[requestKey] as HandleRequest | undefined
+  const handleError = proto[errorKey] as HandleError | undefined
+  if (typeof handleRequest !== 'function' || typeof handleError !== 'function') {
+    debug('unknown Express router layout: spans get no route or exceptions')
+    return
+  }
+  proto[requestKey] = function handleRequestTraced(this: Layer, req: ExpressRequest, res: ServerResponse, next: Next): unknown {
+    const route = this.route
+    if (route !== undefined) nameRoute(req, route.path)
+    else if (hasParams(req.params) && !Object.hasOwn(this, 'method')) markParamMount(req)
+    return handleRequest.call(this, req, res, next)
+  } satisfies HandleRequest
+  proto[errorKey] = function handleErrorTraced(this: Layer, err: unknown, req: ExpressRequest, res: ServerResponse, next: Next): unknown {
+    recordServerError(req, err)
+    return handleError.call(this, err, req, res, next)
+  } satisfies HandleError
+}
+
+/** The last layer of a traced app: errors pass it (and handleErrorTraced) on their way to Express's final handler. */
+function tracingErrorTail(err: unknown, _req: IncomingMessage, _res: ServerResponse, next: Next): void {
+  next(err)
+}
+
+function nameRoute(req: ExpressRequest, path: unknown): void {
+  // Array and RegExp routes have no single template: the span keeps the method alone.
+  if (typeof path !== 'string') return
+  const base = req.baseUrl ?? ''
+  if (base === '') return setServerRoute(req, path)
+  if (paramMounts !== undefined && isUnder(base, paramMounts.get(req))) return
+  setServerRoute(req, path === '/' ? base : base + path)
+}
+
+/*
+ * req.baseUrl holds what mount paths matched, not their templates: under
+ * `app.use('/users/:id/posts', router)` it is `/users/42/posts`, and neither
+ * Express 4 nor router@2 keeps the template where a request can reach it. So
+ * routes below such a mount get no route rather than one with ids in it: a
+ * `use` layer that matched parameters marks the request (a plain middleware
+ * does too, harmlessly: its prefix is gone once it calls next()). The map
+ * exists only once some app has such a mount.
+ */
+let paramMounts: WeakMap<IncomingMessage, string> | undefined
+
+function markParamMount(req: ExpressRequest): void {
+  const base = req.baseUrl
+  if (base === undefined || base === '') return
+  paramMounts ??= new WeakMap()
+  // Keep the outermost such prefix: whatever lies below it is covered.
+  if (!isUnder(base, paramMounts.get(req))) paramMounts.set(req, base)
+}
+
+function hasParams(params: object | undefined): boolean {
+  if (params === undefined) return false
+  for (const _ in params) return true
+  return false
+}
+
+/** Whether `base` is `prefix` or lies below it. */
+function isUnder(base: string, prefix: string | undefined): boolean {
+  if (prefix === undefined || !base.startsWith(prefix)) return false
+  return base.length === prefix.length || base.charCodeAt(prefix.length) === 47 /* / */
+}

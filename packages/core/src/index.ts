@@ -32,6 +32,7 @@ export { NonRecordingSpan, RecordingSpan, exceptionAttributes, isSampled, type R
 export {
   Tracer,
   createTracer,
+  ensureGlobalTracer,
   extract,
   getGlobalTracer,
   inject,

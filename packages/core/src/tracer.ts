@@ -414,6 +414,21 @@ export function getGlobalTracer(): Tracer {
   return (registry.tracer as Tracer | undefined) ?? (fallback ??= new Tracer({ processors: [] }))
 }
 
+/**
+ * The global tracer; when none was set, one is created from the environment
+ * (OTEL_* variables: OTLP to http://localhost:4318 unless
+ * OTEL_TRACES_EXPORTER says otherwise) and made global. This is what lets
+ * `app.use(tracing())` work with nothing else configured.
+ */
+export function ensureGlobalTracer(): Tracer {
+  let tracer = registry.tracer as Tracer | undefined
+  if (tracer === undefined) {
+    tracer = new Tracer({})
+    registry.tracer = tracer
+  }
+  return tracer
+}
+
 /** Makes `tracer` the process-wide default; `undefined` clears it. */
 export function setGlobalTracer(tracer: Tracer | undefined): void {
   if (tracer !== undefined && !(tracer instanceof Tracer) && typeof (tracer as { startSpan?: unknown })?.startSpan !== 'function') {

@@ -1,5 +1,6 @@
 import { createServer, request as httpRequest, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
 import {
   getActiveSpan,
   getServerSpan,
@@ -103,5 +104,37 @@ describe('traceRequests: a plain node:http server', () => {
     expect(() => new HttpServerTracing({ captureHeaders: { request: 'x-id' as never } })).toThrow(/captureHeaders.request/)
     expect(() => new HttpServerTracing({ requestHook: 'x' as never })).toThrow(/requestHook/)
     expect(() => traceRequests(42 as never)).toThrow(/listener/)
+  })
+})
+
+describe('tracer resolution for the HTTP layer', () => {
+  it('accepts tracer options instead of a tracer', async () => {
+    const { exporter } = memoryTracer()
+    const { SimpleSpanProcessor } = await import('../src/index.ts')
+    const server = createServer(traceRequests((_req, res) => res.end('ok'), {
+      tracer: { env: {}, serviceName: 'from-options', processors: [new SimpleSpanProcessor(exporter)] },
+    }))
+    const port = await listen(server)
+    await fetch(`http://127.0.0.1:${port}/x`)
+    const [span] = await exporter.waitForSpans(1)
+    server.close()
+    expect(span!.resource.attributes['service.name']).toBe('from-options')
+  })
+
+  it('with nothing configured, makes a tracer from the OTEL_* environment (one line to adopt)', () => {
+    const { execFileSync } = require('node:child_process') as typeof import('node:child_process')
+    const script = `
+      import { createServer } from 'node:http'
+      import { traceRequests } from '@spanline/core'
+      const server = createServer(traceRequests((req, res) => res.end('ok')))
+      server.listen(0, '127.0.0.1', async () => {
+        await fetch('http://127.0.0.1:' + server.address().port + '/hello')
+        server.close()
+      })
+    `
+    const env: NodeJS.ProcessEnv = { ...process.env, OTEL_TRACES_EXPORTER: 'console', OTEL_SERVICE_NAME: 'zero-config' }
+    delete env.FORCE_COLOR
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: join(__dirname, '..'), env, encoding: 'utf8' })
+    expect(out).toMatch(/^trace [0-9a-f]{32} · zero-config GET · /m)
   })
 })

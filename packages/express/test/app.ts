@@ -114,6 +114,6 @@ export async function serve(listener: Parameters<typeof createServer>[1] & objec
 /** The factory the shared adapter suite runs: the contract app with `tracing(options)` first. */
 export function createExpressApp(major: ExpressMajor): AdapterAppFactory {
   return async function createApp(options: HttpServerOptions): Promise<AdapterApp> {
-    return serve(buildExpressApp(major, tracing(options), options.tracer))
+    return serve(buildExpressApp(major, tracing(options), options.tracer as Tracer | undefined))
   }
 }

@@ -3,12 +3,10 @@ import {
   HttpServerTracing,
   SpanStatusCode,
   TracingError,
-  getGlobalTracer,
   runWithContext,
   runWithSpan,
   type HttpServerOptions,
   type Span,
-  type Tracer,
 } from '@spanline/core'
 
 /** Options of the Fastify plugin: core's HTTP server options, plus `handlerSpans`. */
@@ -92,11 +90,10 @@ export function tracing(fastify: FastifyLike, options: FastifyTracingOptions, do
   })
 
   if (handlerSpans) {
-    const tracer = (options as FastifyTracingOptions).tracer
     // Per route, once: the span name is built here, not per request. `this` is
     // the instance the route belongs to, which Fastify would bind anyway.
     fastify.addHook('onRoute', function spanlineOnRoute(this: unknown, route: { url: string; handler: RouteHandler }): void {
-      route.handler = handlerWithSpan(route.handler.bind(this), `handler - ${route.url}`, tracer)
+      route.handler = handlerWithSpan(route.handler.bind(this), `handler - ${route.url}`, http)
     })
   }
   done()
@@ -109,9 +106,9 @@ Object.defineProperties(tracing, {
   [Symbol.for('plugin-meta')]: { value: { name: '@spanline/fastify', fastify: '>=4.10.0' } },
 })
 
-function handlerWithSpan(handler: (request: never, reply: never) => unknown, name: string, tracer: Tracer | undefined): RouteHandler {
+function handlerWithSpan(handler: (request: never, reply: never) => unknown, name: string, http: HttpServerTracing): RouteHandler {
   return function spanlineHandler(request: never, reply: never): unknown {
-    const span = (tracer ?? getGlobalTracer()).startSpan(name)
+    const span = http.tracer.startSpan(name)
     let result: unknown
     try {
       result = runWithSpan(span, handler, request, reply)

@@ -81,7 +81,7 @@ export function addContractRoutes(app: FastifyInstance, tracer: Tracer | undefin
 export async function buildFastifyApp(major: FastifyMajor, options: FastifyTracingOptions | undefined, serverOptions: FastifyServerOptions = {}): Promise<FastifyInstance> {
   const app = createFastify(major, serverOptions)
   if (options !== undefined) await app.register(tracing, options)
-  addContractRoutes(app, options?.tracer)
+  addContractRoutes(app, options?.tracer as Tracer | undefined)
   return app
 }
 

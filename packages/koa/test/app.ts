@@ -81,7 +81,7 @@ export function buildKoaApp(major: KoaMajor, middleware: Middleware | undefined,
 export function createKoaApp(major: KoaMajor): AdapterAppFactory {
   return function koaAppFactory(options: HttpServerOptions): Promise<AdapterApp> {
     // tracing() runs here, synchronously: bad options reject the factory's promise.
-    return Promise.resolve().then(() => listen(buildKoaApp(major, tracing(options), options.tracer)))
+    return Promise.resolve().then(() => listen(buildKoaApp(major, tracing(options), options.tracer as Tracer | undefined)))
   }
 }
 

@@ -26,15 +26,19 @@ import {
   DEFAULT_KNOWN_METHODS,
 } from '../semconv.ts'
 import { exceptionAttributes, type Span } from '../span.ts'
-import { getGlobalTracer, type Tracer } from '../tracer.ts'
+import { createTracer, ensureGlobalTracer, type Tracer, type TracerOptions } from '../tracer.ts'
 import { SpanKind, SpanStatusCode } from '../types.ts'
 import { firstForwardedFor, firstHeaderToken, nodeAddress, parseForwarded, parseHostPort } from './forwarded.ts'
 import { compileIgnore, type IgnoreRule } from './ignore.ts'
 import { DEFAULT_SENSITIVE_QUERY_PARAMS, redactQuery, sensitiveSet } from './redact.ts'
 
 export interface HttpServerOptions {
-  /** Default: the global tracer at the time of each request (see setGlobalTracer). */
-  readonly tracer?: Tracer
+  /**
+   * A tracer, or options to create one (`{ serviceName: 'checkout' }`).
+   * Default: the global tracer at the time of each request; if none was set,
+   * one configured from the OTEL_* environment (see ensureGlobalTracer).
+   */
+  readonly tracer?: Tracer | TracerOptions
   /** Requests to leave untraced (health checks): paths, globs (`/static/**`), RegExps or predicates. */
   readonly ignore?: IgnoreRule | readonly IgnoreRule[]
   /**
@@ -113,15 +117,17 @@ export class HttpServerTracing {
         throw new TracingError(ERR_INVALID_ARGUMENT, `unknown tracing option "${key}"; known options: ${OPTION_NAMES.join(', ')}`)
       }
     }
-    if (options.tracer !== undefined && typeof options.tracer?.startSpan !== 'function') {
-      throw new TracingError(ERR_INVALID_ARGUMENT, 'tracer must be a Tracer (from createTracer())')
+    const tracer = options.tracer
+    if (tracer !== undefined && (tracer === null || typeof tracer !== 'object')) {
+      throw new TracingError(ERR_INVALID_ARGUMENT, 'tracer must be a Tracer (from createTracer()) or tracer options')
     }
     for (const hook of ['requestHook', 'responseHook', 'spanNameHook'] as const) {
       if (options[hook] !== undefined && typeof options[hook] !== 'function') {
         throw new TracingError(ERR_INVALID_ARGUMENT, `${hook} must be a function`)
       }
     }
-    this.#tracer = options.tracer
+    // Tracer options: created once here (createTracer validates them).
+    this.#tracer = tracer === undefined || typeof (tracer as Tracer).startSpan === 'function' ? tracer as Tracer | undefined : createTracer(tracer as TracerOptions)
     this.#ignore = compileIgnore(options.ignore)
     this.#requestHeaders = headerList(options.captureHeaders?.request, 'captureHeaders.request')
     this.#responseHeaders = headerList(options.captureHeaders?.response, 'captureHeaders.response')
@@ -130,6 +136,11 @@ export class HttpServerTracing {
     this.#requestHook = options.requestHook
     this.#responseHook = options.responseHook
     this.#spanNameHook = options.spanNameHook
+  }
+
+  /** The tracer requests are traced with: the one given (or made from options), else the global one. */
+  get tracer(): Tracer {
+    return this.#tracer ?? ensureGlobalTracer()
   }
 
   /**
@@ -148,7 +159,7 @@ export class HttpServerTracing {
       // Ignored: no span, and nothing made while handling it creates spans either.
       return getActiveContext().withSuppressed(true)
     }
-    const tracer = this.#tracer ?? getGlobalTracer()
+    const tracer = this.tracer
     const parent = tracer.extract(req.headers, ROOT_CONTEXT, incomingHeadersGetter)
     const raw = req.method ?? 'GET'
     const method = this.#knownMethods.has(raw) ? raw : '_OTHER'

@@ -37,6 +37,7 @@ export {
   getGlobalTracer,
   inject,
   setGlobalTracer,
+  tracerOf,
   type SpanOptions,
   type TracerOptions,
   type TracerStats,

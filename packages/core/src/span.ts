@@ -85,6 +85,8 @@ export class RecordingSpan implements Span, ReadableSpan {
   readonly kind: SpanKind
   readonly startTime: number
   readonly scope: InstrumentationScope
+  /** The tracer that made this span (see tracerOf). */
+  readonly tracer: unknown
   name: string
   endTime: number = -1
   attributes: Attributes | null = null
@@ -101,6 +103,7 @@ export class RecordingSpan implements Span, ReadableSpan {
 
   constructor(
     pipeline: SpanPipeline,
+    tracer: unknown,
     scope: InstrumentationScope,
     name: string,
     kind: SpanKind,
@@ -112,6 +115,7 @@ export class RecordingSpan implements Span, ReadableSpan {
     startTime: number,
   ) {
     this.#pipeline = pipeline
+    this.tracer = tracer
     this.scope = scope
     this.name = name
     this.kind = kind

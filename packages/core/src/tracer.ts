@@ -258,7 +258,7 @@ export class Tracer {
     pipeline.started++
 
     const start = options?.startTime === undefined ? now() : fromEpochMillis(options.startTime)
-    const span = new RecordingSpan(pipeline, this.scope, String(name), kind, traceId, spanId, flags, traceState, parent, start)
+    const span = new RecordingSpan(pipeline, this, this.scope, String(name), kind, traceId, spanId, flags, traceState, parent, start)
     if (options?.attributes !== undefined) span.setAttributes(options.attributes)
     if (result.attributes !== undefined) span.setAttributes(result.attributes)
     if (options?.links !== undefined) for (const link of options.links) span.addLink(link)
@@ -427,6 +427,17 @@ export function ensureGlobalTracer(): Tracer {
     registry.tracer = tracer
   }
   return tracer
+}
+
+/**
+ * The tracer that made `span`, for instrumentation that continues work on
+ * behalf of the same service (a CLIENT span under a SERVER span): in a
+ * process hosting several services, each keeps its own resource. Undefined
+ * for non-recording spans.
+ */
+export function tracerOf(span: Span | undefined): Tracer | undefined {
+  const tracer = (span as { tracer?: unknown } | undefined)?.tracer
+  return tracer instanceof Tracer ? tracer : undefined
 }
 
 /** Makes `tracer` the process-wide default; `undefined` clears it. */

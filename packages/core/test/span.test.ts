@@ -7,6 +7,7 @@ import {
   SpanStatusCode,
   TraceFlags,
   toUnixNanos,
+  tracerOf,
   TracingError,
   type ReadableSpan,
 } from '../src/index.ts'
@@ -266,6 +267,15 @@ describe('tracer options', () => {
     expect(s.isRecording()).toBe(false)
     s.end()
     expect(exporter.getFinishedSpans().map((x) => x.name)).toEqual(['before'])
+  })
+
+  it('tracerOf() finds the tracer that made a span (undefined for non-recording spans)', () => {
+    const { tracer } = memoryTracer()
+    const other = tracer.getTracer('other')
+    expect(tracerOf(tracer.startSpan('a'))).toBe(tracer)
+    expect(tracerOf(other.startSpan('b'))).toBe(other)
+    expect(tracerOf(createTracer({ env: {}, processors: [] }).startSpan('c'))).toBeUndefined()
+    expect(tracerOf(undefined)).toBeUndefined()
   })
 
   it('getTracer() shares the pipeline under another instrumentation scope', () => {

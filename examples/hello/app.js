@@ -2,7 +2,7 @@
 // calls a server over real HTTP on 127.0.0.1, the trace context crosses in
 // the traceparent header, and the finished trace is printed as a waterfall.
 // With OTEL_EXPORTER_OTLP_ENDPOINT set, the spans also go to that backend.
-// Run it with `npm start` at the repository root.
+// Run it with `node examples/hello/app.js` from the repository root.
 import { createServer } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
 import {

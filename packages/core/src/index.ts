@@ -77,4 +77,13 @@ export { exportersFromEnv, processorsFor } from './export/from-env.ts'
 
 export { HttpServerTracing, getServerSpan, recordServerError, setServerRoute, traceRequests, type HttpServerOptions } from './http/server.ts'
 export type { IgnoreRule } from './http/ignore.ts'
+export {
+  ATTR_URL_TEMPLATE,
+  CALL_ABORTED,
+  HttpClientCall,
+  HttpClientTracing,
+  withUrlTemplate,
+  type ClientIgnoreRule,
+  type HttpClientOptions,
+} from './http/client.ts'
 export * from './semconv.ts'

@@ -49,6 +49,19 @@ export function tracing(options: ExpressTracingOptions = {}): ExpressTracingMidd
   }
 }
 
+/**
+ * Gives an Express app the route and error capture of `tracing()` without
+ * the middleware: for a layer that starts the request's SERVER span itself
+ * (the `@spanline/auto` preload). Idempotent and cheap per call; never throws.
+ */
+export function instrumentExpressApp(app: object): void {
+  try {
+    instrument(app as ExpressApp)
+  } catch (err) {
+    debug('could not instrument the Express app; spans get no route or exceptions: %o', err)
+  }
+}
+
 /*
  * Routes and errors. Express has no hook for either, and wrapping our `next`
  * would see nothing: the router hands each layer a `next` of its own. But

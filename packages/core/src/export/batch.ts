@@ -1,4 +1,4 @@
-import { debug } from '../diag.ts'
+import { debug, warnOnce } from '../diag.ts'
 import { envInteger, type Env } from '../env.ts'
 import { ERR_INVALID_ARGUMENT, TracingError } from '../errors.ts'
 import type { ReadableSpan } from '../span.ts'
@@ -123,7 +123,12 @@ export class BatchSpanProcessor implements SpanProcessor {
       return
     }
     if (this.#queue.length >= this.#maxQueueSize) {
-      if (this.#stats.dropped.queueFull++ === 0) debug('span queue full (%d): dropping spans until the exporter catches up', this.#maxQueueSize)
+      // One line per process, not per span: losing spans must not be silent,
+      // and must not flood the app's logs either. The count is in stats().
+      if (this.#stats.dropped.queueFull++ === 0) {
+        warnOnce('SPANLINE_QUEUE_FULL', `the span queue is full (${this.#maxQueueSize} spans): the exporter cannot keep up, ` +
+          'so new spans are dropped and counted (tracer.stats().dropped.queueFull) until it catches up')
+      }
       return
     }
     this.#queue.push(span)

@@ -1,0 +1,28 @@
+// The same app as app.mjs, in CommonJS: an ordinary Express app with no
+// tracing code, traced by starting it with
+//   node --require @spanline/auto app.cjs
+const express = require('express')
+
+const app = express()
+
+app.get('/api/users/:id', async (req, res) => {
+  const profile = await fetch(`http://127.0.0.1:${server.address().port}/profiles/${req.params.id}`)
+  res.json({ id: req.params.id, ...(await profile.json()) })
+})
+app.get('/profiles/:id', async (req, res) => {
+  await new Promise((resolve) => setTimeout(resolve, 15)) // a slow lookup
+  res.json({ name: 'Ada' })
+})
+app.get('/api/checkout', () => {
+  throw new Error('card declined')
+})
+app.use((err, req, res, next) => res.status(500).json({ error: err.message }))
+
+const server = app.listen(Number(process.env.PORT ?? 0), '127.0.0.1', async () => {
+  if (process.env.PORT) return console.log(`listening on http://127.0.0.1:${process.env.PORT}`)
+  for (const path of ['/api/users/42', '/api/checkout']) {
+    const res = await fetch(`http://127.0.0.1:${server.address().port}${path}`)
+    console.log(`GET ${path} -> ${res.status} ${await res.text()}`)
+  }
+  server.close()
+})

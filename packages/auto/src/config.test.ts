@@ -40,16 +40,17 @@ describe('readConfig', () => {
     expect(warnings).toEqual([expect.stringContaining('SPANLINE_IGNORE_PATHS="/health, /static/**, metrics" entry "metrics" is not a path starting with "/"')])
   })
 
-  it('server header capture: lower-cased header names; bad names reported; client capture reported as unsupported', () => {
+  it('server and client header capture: lower-cased header names; bad names reported', () => {
     const config = readConfig({
       OTEL_INSTRUMENTATION_HTTP_SERVER_CAPTURE_REQUEST_HEADERS: 'X-Tenant, User-Agent, bad header',
       OTEL_INSTRUMENTATION_HTTP_SERVER_CAPTURE_RESPONSE_HEADERS: 'Content-Type',
       OTEL_INSTRUMENTATION_HTTP_CLIENT_CAPTURE_RESPONSE_HEADERS: 'x-cache',
     })
     expect(config.server.captureHeaders).toEqual({ request: ['x-tenant', 'user-agent'], response: ['content-type'] })
+    expect(config.client.captureHeaders).toEqual({ request: [], response: ['x-cache'] })
+    expect(readConfig({}).client.captureHeaders).toBeUndefined()
     expect(warnings).toEqual([
       expect.stringContaining('OTEL_INSTRUMENTATION_HTTP_SERVER_CAPTURE_REQUEST_HEADERS="X-Tenant, User-Agent, bad header" entry "bad header" is not a header name'),
-      'OTEL_INSTRUMENTATION_HTTP_CLIENT_CAPTURE_RESPONSE_HEADERS is not supported yet (@spanline/http captures no headers); ignored',
     ])
   })
 

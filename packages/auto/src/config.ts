@@ -24,6 +24,13 @@ export interface AutoConfig {
   readonly instrumentations: ReadonlySet<InstrumentationName>
   /** For every SERVER span, whichever layer starts it: ignored paths and captured headers. */
   readonly server: HttpServerOptions
+  /** For every CLIENT span: captured headers. */
+  readonly client: ClientCapture
+}
+
+/** The client options the environment sets (passed to @spanline/http's instrument()). */
+export interface ClientCapture {
+  readonly captureHeaders?: { readonly request: readonly string[]; readonly response: readonly string[] }
 }
 
 
@@ -55,17 +62,17 @@ export function readConfig(env: Env): AutoConfig {
 
   const request = headerNames(env, ENV_SERVER_REQUEST_HEADERS)
   const response = headerNames(env, ENV_SERVER_RESPONSE_HEADERS)
-  for (const name of [ENV_CLIENT_REQUEST_HEADERS, ENV_CLIENT_RESPONSE_HEADERS]) {
-    if (envString(env, name) !== undefined) {
-      warnOnce(WARN_INVALID_ENV, `${name} is not supported yet (@spanline/http captures no headers); ignored`)
-    }
-  }
+  const clientRequest = headerNames(env, ENV_CLIENT_REQUEST_HEADERS)
+  const clientResponse = headerNames(env, ENV_CLIENT_RESPONSE_HEADERS)
 
   const server: HttpServerOptions = {
     ...(ignore.length > 0 && { ignore }),
     ...((request.length > 0 || response.length > 0) && { captureHeaders: { request, response } }),
   }
-  return { sdkDisabled, logLevel, instrumentations, server }
+  const client: ClientCapture = {
+    ...((clientRequest.length > 0 || clientResponse.length > 0) && { captureHeaders: { request: clientRequest, response: clientResponse } }),
+  }
+  return { sdkDisabled, logLevel, instrumentations, server, client }
 }
 
 /** OTEL_LOG_LEVEL alone: applied before anything else is read, so that `none` silences every report. */

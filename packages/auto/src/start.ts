@@ -73,7 +73,7 @@ function install(config: AutoConfig): Started {
   if (targets.length > 0) attempt(targets.map((t) => t.name).join(', '), () => `module hooks: ${installModuleHooks(targets)}`)
   if (on.has('fastify')) attempt('fastify', () => { installFastify(config.server); return 'fastify.initialization' })
   if (on.has('fetch') || on.has('http-client')) {
-    attempt(clientNames(on), () => instrument({ fetch: on.has('fetch'), http: on.has('http-client') }))
+    attempt(clientNames(on), () => instrument({ ...config.client, fetch: on.has('fetch'), http: on.has('http-client') }))
   }
   debug('service %s: instrumented %s', String(tracer.resource.attributes['service.name']), installed.join(', ') || 'nothing')
   return { tracer }

@@ -93,7 +93,7 @@ describe('bad values', () => {
       SPANLINE_DISABLED_INSTRUMENTATIONS: 'expresss',
       SPANLINE_IGNORE_PATHS: 'health',
       OTEL_INSTRUMENTATION_HTTP_SERVER_CAPTURE_REQUEST_HEADERS: 'bad header',
-      OTEL_INSTRUMENTATION_HTTP_CLIENT_CAPTURE_REQUEST_HEADERS: 'x-request-id',
+      OTEL_INSTRUMENTATION_HTTP_CLIENT_CAPTURE_REQUEST_HEADERS: 'x request id',
     }
     const app = await startApp('express.cjs', {
       flag: '--require',

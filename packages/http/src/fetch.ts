@@ -64,6 +64,19 @@ const undiciHeaders: Getter = {
   },
 }
 
+/** undici's response headers: a flat [name, value, name, value, ...] array of Buffers. Every value of `name`. */
+const rawHeaderPairs: Getter = {
+  get(carrier: unknown, name: string): string[] | undefined {
+    if (!Array.isArray(carrier)) return undefined
+    let values: string[] | undefined
+    for (let i = 0; i + 1 < carrier.length; i += 2) {
+      const key = String(carrier[i])
+      if (key.length === name.length && key.toLowerCase() === name) (values ??= []).push(String(carrier[i + 1]))
+    }
+    return values
+  },
+}
+
 const undiciAddHeader: Setter = {
   set(carrier: unknown, name: string, value: string): void {
     ;(carrier as UndiciRequest).addHeader(name, value)
@@ -97,8 +110,8 @@ function onSendHeaders(message: unknown): void {
 
 function onHeaders(message: unknown): void {
   try {
-    const { request, response } = message as { request: object; response: { statusCode: number } }
-    calls.get(request)?.response(response.statusCode)
+    const { request, response } = message as { request: object; response: { statusCode: number; headers: unknown } }
+    calls.get(request)?.response(response.statusCode, undefined, response.headers, rawHeaderPairs)
   } catch (err) {
     debug('undici:request:headers handler failed: %o', err)
   }

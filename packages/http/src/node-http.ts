@@ -62,6 +62,13 @@ const requestHeaders: Getter = {
   },
 }
 
+/** A response's headers, every value of each (Node keeps repeated lines apart in headersDistinct). */
+const distinctHeaders: Getter = {
+  get(carrier: unknown, name: string): string[] | undefined {
+    return (carrier as IncomingMessage).headersDistinct[name]
+  },
+}
+
 const setRequestHeader: Setter = {
   set(carrier: unknown, name: string, value: string): void {
     const req = carrier as ClientRequest
@@ -179,7 +186,7 @@ function onResponse(message: unknown): void {
     const { request, response } = message as { request: ClientRequest; response: IncomingMessage }
     const call = calls.get(request)
     if (call === undefined) return
-    call.response(response.statusCode ?? 0, response.httpVersion)
+    call.response(response.statusCode ?? 0, response.httpVersion, response, distinctHeaders)
     const socket = response.socket
     if (socket != null) call.peer(socket.remoteAddress, socket.remotePort)
   } catch (err) {

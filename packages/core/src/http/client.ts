@@ -16,8 +16,10 @@ import { registry, type Registry } from '../global.ts'
 import type { Getter, Setter } from '../propagation/carrier.ts'
 import {
   ATTR_ERROR_TYPE,
+  ATTR_HTTP_REQUEST_HEADER_PREFIX,
   ATTR_HTTP_REQUEST_METHOD,
   ATTR_HTTP_REQUEST_METHOD_ORIGINAL,
+  ATTR_HTTP_RESPONSE_HEADER_PREFIX,
   ATTR_HTTP_RESPONSE_STATUS_CODE,
   ATTR_NETWORK_PEER_ADDRESS,
   ATTR_NETWORK_PEER_PORT,
@@ -71,9 +73,15 @@ export interface HttpClientOptions {
   readonly sensitiveQueryParams?: readonly string[]
   /** Methods reported as themselves; others become `_OTHER` (default: RFC 9110 + PATCH). Case-sensitive. */
   readonly knownMethods?: readonly string[]
+  /**
+   * Header names to record as `http.request.header.<name>` /
+   * `http.response.header.<name>` (string arrays). Nothing is captured unless
+   * named here, so credentials never are by accident.
+   */
+  readonly captureHeaders?: { readonly request?: readonly string[]; readonly response?: readonly string[] }
 }
 
-const OPTION_NAMES: readonly string[] = ['tracer', 'ignore', 'rootSpans', 'sensitiveQueryParams', 'knownMethods']
+const OPTION_NAMES: readonly string[] = ['tracer', 'ignore', 'rootSpans', 'sensitiveQueryParams', 'knownMethods', 'captureHeaders']
 
 /** The compiled `ignore` rules: whether the call to `url` (going to `host`, lower-case, and `port`) gets no span. */
 export type ClientIgnoreMatcher = (url: string, host: string, port: number | undefined, method: string) => boolean
@@ -147,6 +155,25 @@ function injectPreserving(tracer: Tracer, context: Context, carrier: unknown, ge
 /** Pass to HttpClientCall#end() for a call its caller cancelled without an error object (the deprecated req.abort()). */
 export const CALL_ABORTED: unique symbol = Symbol('spanline.http.aborted')
 
+const NO_HEADERS: readonly string[] = Object.freeze([])
+
+function headerNames(list: readonly string[] | undefined, option: string): readonly string[] {
+  if (list === undefined) return NO_HEADERS
+  if (!Array.isArray(list) || list.some((h) => typeof h !== 'string')) {
+    throw new TracingError(ERR_INVALID_ARGUMENT, `${option} must be an array of header names`)
+  }
+  return list.map((h) => h.toLowerCase())
+}
+
+/** Records the named headers found in `carrier` as string-array attributes under `prefix`. */
+function captureHeaders(span: Span, prefix: string, names: readonly string[], carrier: unknown, getter: Getter): void {
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i]!
+    const value = getter.get(carrier, name)
+    if (value !== undefined) span.setAttribute(prefix + name, typeof value === 'string' ? [value] : value.slice())
+  }
+}
+
 /**
  * One traced outgoing call: the instrumentation reports what it sees
  * (response, peer, timeout, error) and calls end() exactly when the call is
@@ -154,19 +181,26 @@ export const CALL_ABORTED: unique symbol = Symbol('spanline.http.aborted')
  */
 export class HttpClientCall {
   readonly span: Span
+  readonly #responseHeaders: readonly string[]
   #error: unknown = undefined
   #hasError: boolean = false
   #timedOut: boolean = false
   #done: boolean = false
 
-  constructor(span: Span) {
+  constructor(span: Span, responseHeaders: readonly string[] = NO_HEADERS) {
     this.span = span
+    this.#responseHeaders = responseHeaders
   }
 
-  /** Response headers arrived. 4xx and 5xx set status Error: on the client side, the call failed. */
-  response(statusCode: number, protocolVersion?: string): void {
+  /**
+   * Response headers arrived. 4xx and 5xx set status Error: on the client
+   * side, the call failed. `headers` and `getter` give the response headers
+   * to capture, if any were named in `captureHeaders.response`.
+   */
+  response(statusCode: number, protocolVersion?: string, headers?: unknown, getter?: Getter): void {
     const span = this.span
     if (this.#done || !span.isRecording() || typeof statusCode !== 'number') return
+    if (getter !== undefined) captureHeaders(span, ATTR_HTTP_RESPONSE_HEADER_PREFIX, this.#responseHeaders, headers, getter)
     span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, statusCode)
     if (protocolVersion !== undefined) span.setAttribute(ATTR_NETWORK_PROTOCOL_VERSION, protocolVersion)
     if (statusCode >= 400) {
@@ -283,6 +317,8 @@ export class HttpClientTracing {
   readonly #rootSpans: boolean
   readonly #sensitive: ReadonlySet<string>
   readonly #knownMethods: ReadonlySet<string>
+  readonly #requestHeaders: readonly string[]
+  readonly #responseHeaders: readonly string[]
 
   constructor(options: HttpClientOptions = {}) {
     if (options === null || typeof options !== 'object') {
@@ -309,6 +345,8 @@ export class HttpClientTracing {
     this.#rootSpans = options.rootSpans === true
     this.#sensitive = sensitiveSet(options.sensitiveQueryParams)
     this.#knownMethods = new Set(known ?? DEFAULT_KNOWN_METHODS)
+    this.#requestHeaders = headerNames(options.captureHeaders?.request, 'captureHeaders.request')
+    this.#responseHeaders = headerNames(options.captureHeaders?.response, 'captureHeaders.response')
   }
 
   /**
@@ -359,10 +397,12 @@ export class HttpClientTracing {
       if (origin.host !== '') span.setAttribute(ATTR_SERVER_ADDRESS, origin.host)
       if (origin.port !== undefined) span.setAttribute(ATTR_SERVER_PORT, origin.port)
       if (template !== undefined) span.setAttribute(ATTR_URL_TEMPLATE, template)
+      // Before injecting: the caller's own headers, not ours.
+      if (this.#requestHeaders.length > 0) captureHeaders(span, ATTR_HTTP_REQUEST_HEADER_PREFIX, this.#requestHeaders, carrier, getter)
     }
     injectPreserving(tracer, context.withSpan(span), carrier, getter, setter)
     // An unsampled call still propagates its ids (sampled=0) but has nothing to record or end.
-    return span.isRecording() ? new HttpClientCall(span) : undefined
+    return span.isRecording() ? new HttpClientCall(span, this.#responseHeaders) : undefined
   }
 }
 

@@ -30,3 +30,26 @@ export function warnOnce(code: string, message: string): void {
   if (diagnosticChannel.hasSubscribers) diagnosticChannel.publish({ level: 'warn', code, message } satisfies Diagnostic)
   process.emitWarning(message, { type: 'SpanlineWarning', code })
 }
+
+/** Kinds of user-supplied code whose failures Spanline contains. */
+export type ContainedErrorKind = 'sampler' | 'processor' | 'hook' | 'propagator'
+
+const containedErrors: Record<ContainedErrorKind, number> = { sampler: 0, processor: 0, hook: 0, propagator: 0 }
+
+/**
+ * Records that user-supplied code (a sampler, span processor, hook or
+ * propagator) threw and was contained: counted (see Tracer#stats().errors),
+ * reported once per kind as a SpanlineWarning, details in NODE_DEBUG=spanline.
+ */
+export function containError(kind: ContainedErrorKind, what: string, error: unknown): void {
+  containedErrors[kind]++
+  const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+  warnOnce(`SPANLINE_${kind.toUpperCase()}_THREW`, `${what} threw (${message}); it was skipped and the request went on. ` +
+    'Further failures of this kind are only counted (tracer.stats().errors); NODE_DEBUG=spanline shows each one')
+  debug('%s threw: %o', what, error)
+}
+
+/** Contained failures of user-supplied code in this process, by kind (a copy). */
+export function containedErrorCounts(): Record<ContainedErrorKind, number> {
+  return { ...containedErrors }
+}

@@ -1,6 +1,6 @@
 import { now, fromEpochMillis } from './clock.ts'
 import { Context, getActiveContext, ROOT_CONTEXT, runWithSpan } from './context.ts'
-import { debug } from './diag.ts'
+import { containedErrorCounts, containError, debug, type ContainedErrorKind } from './diag.ts'
 import type { Env } from './env.ts'
 import { ERR_INVALID_ARGUMENT, TracingError } from './errors.ts'
 import type { ProcessorStats } from './export/batch.ts'
@@ -75,6 +75,8 @@ export interface SpanOptions {
 export interface TracerStats extends ProcessorStats {
   started: number
   unsampled: number
+  /** User-supplied code that threw and was contained, in this process, by kind. */
+  errors: Record<ContainedErrorKind, number>
 }
 
 const OPTION_NAMES = ['serviceName', 'resource', 'sampler', 'spanLimits', 'processors', 'exporters', 'propagator', 'scope', 'env']
@@ -114,7 +116,7 @@ class Pipeline implements SpanPipeline {
       try {
         processor.onEnd(span)
       } catch (err) {
-        debug('span processor onEnd threw: %o', err)
+        containError('processor', 'a span processor\'s onEnd()', err)
       }
     }
   }
@@ -266,7 +268,7 @@ export class Tracer {
       try {
         processor.onStart(span)
       } catch (err) {
-        debug('span processor onStart threw: %o', err)
+        containError('processor', 'a span processor\'s onStart()', err)
       }
     }
     return span
@@ -319,7 +321,7 @@ export class Tracer {
       return this.#pipeline.propagator.extract(context, carrier, getter)
     } catch (err) {
       // Our propagators never throw; a user-supplied one might.
-      debug('propagator extract threw: %o', err)
+      containError('propagator', 'a propagator\'s extract()', err)
       return context
     }
   }
@@ -337,6 +339,7 @@ export class Tracer {
       dropped: { queueFull: 0, exportFailed: 0, rejected: 0, afterShutdown: 0 },
       exportFailures: 0,
       queued: 0,
+      errors: containedErrorCounts(),
     }
     for (const processor of p.processors) {
       const s = processor.stats?.()
@@ -380,7 +383,7 @@ function sample(
     return sampler.shouldSample(parent, traceId, name, kind, options?.attributes, options?.links)
   } catch (err) {
     // A throwing custom sampler must not break the request: drop the span.
-    debug('sampler %s threw, span %s dropped: %o', String(sampler), name, err)
+    containError('sampler', `the sampler ${String(sampler)}`, err)
     return RESULT_DROP
   }
 }

@@ -251,11 +251,17 @@ describe('tracer options', () => {
     const span = tracer.startSpan('x')
     expect(span.isRecording()).toBe(false)
     span.end()
+    const before = tracer.stats().errors
     const t2 = createTracer({
       env: {},
       processors: [{ onStart: () => { throw new Error('x') }, onEnd: () => { throw new Error('y') }, forceFlush: async () => {}, shutdown: async () => {} }],
     })
     expect(() => t2.startSpan('y').end()).not.toThrow()
+    // contained, and counted (process-wide) by kind
+    const after = t2.stats().errors
+    expect(after.processor - before.processor).toBe(2)
+    expect(tracer.startSpan('again').isRecording()).toBe(false)
+    expect(tracer.stats().errors.sampler - before.sampler).toBe(1)
   })
 
   it('after shutdown, new spans are non-recording and shutdown is idempotent', async () => {

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { TLSSocket } from 'node:tls'
 import { getActiveContext, ROOT_CONTEXT, type Context } from '../context.ts'
-import { debug } from '../diag.ts'
+import { containError } from '../diag.ts'
 import { ERR_INVALID_ARGUMENT, TracingError } from '../errors.ts'
 import { registry } from '../global.ts'
 import { incomingHeadersGetter } from '../propagation/carrier.ts'
@@ -326,7 +326,7 @@ function callHook<A extends unknown[], R>(name: string, hook: (...args: A) => R,
   try {
     return hook(...args)
   } catch (err) {
-    debug('%s threw; ignored so the request is not affected: %o', name, err)
+    containError('hook', `the ${name}`, err)
     return undefined
   }
 }

@@ -66,7 +66,9 @@ export interface OtlpReceiver {
 /**
  * A small OTLP/HTTP traces receiver on 127.0.0.1 (random port), for tests
  * that go through the real exporter: it decodes protobuf or JSON, gzip or
- * not, and can be told how to answer (to play a failing backend).
+ * not, and can be told how to answer (to play a failing backend). It keeps
+ * every request and span it receives, for assertions: not a sink for
+ * long-running load (bench/soak.mjs uses a discarding server).
  *
  * @example
  * const receiver = await startOtlpReceiver()

@@ -28,7 +28,7 @@ export {
   runWithContext,
   runWithSpan,
 } from './context.ts'
-export { NonRecordingSpan, RecordingSpan, exceptionAttributes, isSampled, type ReadableSpan, type Span } from './span.ts'
+export { NonRecordingSpan, RecordingSpan, exceptionAttributes, exceptionType, isSampled, type ReadableSpan, type Span } from './span.ts'
 export {
   Tracer,
   createTracer,

@@ -237,18 +237,28 @@ function ignoredAfterEnd<T extends RecordingSpan>(span: T, what: string): T {
 }
 
 /**
+ * The type of a thrown value, for `exception.type` and `error.type`: the
+ * error's class, which is `err.name` unless that is empty or the generic
+ * "Error" of a subclass that did not set it, then the constructor's name.
+ * A thrown primitive reports its typeof.
+ */
+export function exceptionType(error: unknown): string {
+  if (error === null || typeof error !== 'object') return typeof error
+  const e = error as { name?: unknown; constructor?: { name?: unknown } }
+  if (typeof e.name === 'string' && e.name !== '' && e.name !== 'Error') return e.name
+  const ctor = e.constructor?.name
+  if (typeof ctor === 'string' && ctor !== '' && ctor !== 'Object') return ctor
+  return 'Error'
+}
+
+/**
  * The attributes of an `exception` event
  * (https://opentelemetry.io/docs/specs/semconv/exceptions/exceptions-spans/).
- * The type is the error's class: `err.name` unless that is the generic
- * "Error" of a subclass that did not set it, then the constructor's name.
  */
 export function exceptionAttributes(error: unknown): Attributes {
   if (error !== null && typeof error === 'object') {
-    const e = error as { name?: unknown; message?: unknown; stack?: unknown; constructor?: { name?: unknown } }
-    let type = typeof e.name === 'string' ? e.name : undefined
-    const ctor = typeof e.constructor?.name === 'string' ? e.constructor.name : undefined
-    if ((type === undefined || type === 'Error') && ctor !== undefined && ctor !== 'Object' && ctor !== '') type = ctor
-    const attributes: Attributes = { 'exception.type': type ?? 'Error' }
+    const e = error as { message?: unknown; stack?: unknown }
+    const attributes: Attributes = { 'exception.type': exceptionType(error) }
     if (typeof e.message === 'string') attributes['exception.message'] = e.message
     if (typeof e.stack === 'string') attributes['exception.stacktrace'] = e.stack
     return attributes

@@ -29,7 +29,7 @@ import {
   ATTR_URL_FULL,
   DEFAULT_KNOWN_METHODS,
 } from '../semconv.ts'
-import type { Span } from '../span.ts'
+import { exceptionType, type Span } from '../span.ts'
 import { createTracer, ensureGlobalTracer, tracerOf, type Tracer, type TracerOptions } from '../tracer.ts'
 import { SpanKind, SpanStatusCode } from '../types.ts'
 import { redactUrl, sensitiveSet } from './redact.ts'
@@ -275,17 +275,13 @@ function isAbortError(error: unknown): boolean {
   return error === CALL_ABORTED || (error !== null && typeof error === 'object' && (error as { name?: unknown }).name === 'AbortError')
 }
 
+/** error.type of a failed call: the error's code (ECONNREFUSED...), `timeout`, else its class. */
 function errorType(error: unknown): string {
-  if (error !== null && typeof error === 'object') {
-    const e = error as { code?: unknown; name?: unknown; constructor?: { name?: unknown } }
-    if (typeof e.code === 'string' && e.code !== '') return e.code
-    if (e.name === 'TimeoutError') return 'timeout'
-    if (typeof e.name === 'string' && e.name !== '' && e.name !== 'Error') return e.name
-    const ctor = e.constructor?.name
-    if (typeof ctor === 'string' && ctor !== '' && ctor !== 'Object') return ctor
-    return 'Error'
-  }
-  return '_OTHER'
+  if (error === null || typeof error !== 'object') return '_OTHER'
+  const e = error as { code?: unknown; name?: unknown }
+  if (typeof e.code === 'string' && e.code !== '') return e.code
+  if (e.name === 'TimeoutError') return 'timeout'
+  return exceptionType(error)
 }
 
 function errorMessage(error: unknown): string | undefined {

@@ -25,7 +25,7 @@ import {
   ATTR_USER_AGENT_ORIGINAL,
   DEFAULT_KNOWN_METHODS,
 } from '../semconv.ts'
-import { exceptionAttributes, type Span } from '../span.ts'
+import { exceptionType, type Span } from '../span.ts'
 import { createTracer, ensureGlobalTracer, type Tracer, type TracerOptions } from '../tracer.ts'
 import { SpanKind, SpanStatusCode } from '../types.ts'
 import { firstForwardedFor, firstHeaderToken, nodeAddress, parseForwarded, parseHostPort } from './forwarded.ts'
@@ -258,7 +258,7 @@ export class HttpServerTracing {
     const status = res.headersSent || !aborted ? res.statusCode : undefined
     if (status !== undefined) span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, status)
     let errorType: string | undefined
-    if (state.hasError && (status === undefined || status >= 500)) errorType = String(exceptionAttributes(state.error)['exception.type'])
+    if (state.hasError && (status === undefined || status >= 500)) errorType = exceptionType(state.error)
     else if (status !== undefined && status >= 500) errorType = String(status)
     else if (aborted) errorType = 'aborted'
     if (errorType !== undefined) {

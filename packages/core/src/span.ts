@@ -1,6 +1,7 @@
 import { cleanAttributeValue, isValidKey, limitAttributes } from './attributes.ts'
 import { fromEpochMillis, now } from './clock.ts'
 import { debug } from './diag.ts'
+import { idPool, takeId } from './ids.ts'
 import type { SpanLimits } from './limits.ts'
 import type { TraceState } from './propagation/tracestate.ts'
 import type { Resource } from './resource.ts'
@@ -75,12 +76,24 @@ export interface SpanPipeline {
  * links stay null until first used, since most spans have few or none.
  */
 export class RecordingSpan implements Span, ReadableSpan {
-  readonly traceId: string
-  readonly spanId: string
+  /**
+   * The ids as bytes in an id pool (see ids.ts) and where they start; a null
+   * pool means the id is known only as hex (it came from a header or from
+   * another loaded copy of core). The hex strings are made on first read:
+   * the protobuf encoder copies the bytes and never needs them.
+   */
+  readonly traceIdBytes: Buffer | null
+  readonly traceIdAt: number
+  readonly spanIdBytes: Buffer
+  readonly spanIdAt: number
+  readonly parentIdBytes: Buffer | null
+  readonly parentIdAt: number
+  #traceId: string | undefined
+  #spanId: string | undefined
+  #parentSpanId: string | undefined
   readonly traceFlags: number
   readonly traceState: TraceState | undefined
   readonly isRemote: false = false
-  readonly parentSpanId: string | undefined
   readonly parentIsRemote: boolean
   readonly kind: SpanKind
   readonly startTime: number
@@ -89,7 +102,15 @@ export class RecordingSpan implements Span, ReadableSpan {
   readonly tracer: unknown
   name: string
   endTime: number = -1
-  attributes: Attributes | null = null
+  /**
+   * Attributes as two parallel arrays, in insertion order: setting one is a
+   * short scan and two stores, where a plain object with data-dependent keys
+   * makes every access megamorphic. `attributes` builds the object view on
+   * demand; the protobuf encoder reads the arrays.
+   */
+  attributeKeys: string[] | null = null
+  attributeValues: AttributeValue[] | null = null
+  #attributes: Attributes | null = null
   droppedAttributesCount: number = 0
   events: SpanEvent[] | null = null
   droppedEventsCount: number = 0
@@ -98,20 +119,26 @@ export class RecordingSpan implements Span, ReadableSpan {
   statusCode: SpanStatusCode = SpanStatusCode.UNSET
   statusMessage: string | undefined = undefined
   ended: boolean = false
-  #attributeCount: number = 0
   readonly #pipeline: SpanPipeline
 
+  /**
+   * Made by Tracer#startSpan, not by user code. A root span's trace id was
+   * taken from an id pool, `rootTraceIdBytes` at `rootTraceIdAt` (with its hex in
+   * `rootTraceId` if the sampler needed it); a child's comes from `parent`.
+   * The span id is taken here.
+   */
   constructor(
     pipeline: SpanPipeline,
     tracer: unknown,
     scope: InstrumentationScope,
     name: string,
     kind: SpanKind,
-    traceId: string,
-    spanId: string,
+    parent: SpanContext | undefined,
+    rootTraceIdBytes: Buffer | null,
+    rootTraceIdAt: number,
+    rootTraceId: string | undefined,
     traceFlags: number,
     traceState: TraceState | undefined,
-    parent: SpanContext | undefined,
     startTime: number,
   ) {
     this.#pipeline = pipeline
@@ -119,13 +146,49 @@ export class RecordingSpan implements Span, ReadableSpan {
     this.scope = scope
     this.name = name
     this.kind = kind
-    this.traceId = traceId
-    this.spanId = spanId
+    if (parent === undefined) {
+      this.traceIdBytes = rootTraceIdBytes
+      this.traceIdAt = rootTraceIdAt
+      this.#traceId = rootTraceId
+      this.parentIdBytes = null
+      this.parentIdAt = 0
+      this.#parentSpanId = undefined
+    } else if (parent instanceof RecordingSpan) {
+      // A local parent: share its bytes (and its hex, if already made).
+      this.traceIdBytes = parent.traceIdBytes
+      this.traceIdAt = parent.traceIdAt
+      this.#traceId = parent.#traceId
+      this.parentIdBytes = parent.spanIdBytes
+      this.parentIdAt = parent.spanIdAt
+      this.#parentSpanId = parent.#spanId
+    } else {
+      this.traceIdBytes = null
+      this.traceIdAt = 0
+      this.#traceId = parent.traceId
+      this.parentIdBytes = null
+      this.parentIdAt = 0
+      this.#parentSpanId = parent.spanId
+    }
+    this.spanIdAt = takeId(8)
+    this.spanIdBytes = idPool()
+    this.#spanId = undefined
     this.traceFlags = traceFlags
     this.traceState = traceState
-    this.parentSpanId = parent?.spanId
     this.parentIsRemote = parent?.isRemote ?? false
     this.startTime = startTime
+  }
+
+  get traceId(): string {
+    return (this.#traceId ??= this.traceIdBytes!.toString('hex', this.traceIdAt, this.traceIdAt + 16))
+  }
+
+  get spanId(): string {
+    return (this.#spanId ??= this.spanIdBytes.toString('hex', this.spanIdAt, this.spanIdAt + 8))
+  }
+
+  get parentSpanId(): string | undefined {
+    if (this.#parentSpanId !== undefined || this.parentIdBytes === null) return this.#parentSpanId
+    return (this.#parentSpanId = this.parentIdBytes.toString('hex', this.parentIdAt, this.parentIdAt + 8))
   }
 
   get resource(): Resource {
@@ -145,17 +208,38 @@ export class RecordingSpan implements Span, ReadableSpan {
       debug('attribute %s on span %s dropped: unsupported value type', key, this.name)
       return this
     }
-    const attributes = (this.attributes ??= {})
-    if (attributes[key] === undefined) {
-      // A new key counts against the limit; updating an existing one never does.
-      if (this.#attributeCount >= limits.attributeCountLimit) {
-        this.droppedAttributesCount++
+    let keys = this.attributeKeys
+    let values = this.attributeValues
+    if (keys === null || values === null) {
+      keys = this.attributeKeys = []
+      values = this.attributeValues = []
+    }
+    this.#attributes = null
+    for (let i = 0; i < keys.length; i++) {
+      if (keys[i] === key) {
+        // Updating an existing key never counts against the limit.
+        values[i] = clean
         return this
       }
-      this.#attributeCount++
     }
-    attributes[key] = clean
+    if (keys.length >= limits.attributeCountLimit) {
+      this.droppedAttributesCount++
+      return this
+    }
+    keys.push(key)
+    values.push(clean)
     return this
+  }
+
+  /** The attributes as an object (null when there are none), made on first read after a change. */
+  get attributes(): Attributes | null {
+    if (this.#attributes !== null) return this.#attributes
+    const keys = this.attributeKeys
+    const values = this.attributeValues
+    if (keys === null || values === null) return null
+    const out: Attributes = {}
+    for (let i = 0; i < keys.length; i++) out[keys[i]!] = values[i]!
+    return (this.#attributes = out)
   }
 
   setAttributes(attributes: Attributes): this {

@@ -7,7 +7,7 @@ import type { ProcessorStats } from './export/batch.ts'
 import { exportersFromEnv, processorsFor } from './export/from-env.ts'
 import type { SpanExporter, SpanProcessor } from './export/processor.ts'
 import { registry } from './global.ts'
-import { generateSpanId, generateTraceId } from './ids.ts'
+import { generateSpanId, idPool, takeId } from './ids.ts'
 import { isValidSpanId, isValidTraceId } from './propagation/traceparent.ts'
 import { resolveSpanLimits, type SpanLimits } from './limits.ts'
 import { defaultGetter, defaultSetter, type Getter, type Setter } from './propagation/carrier.ts'
@@ -15,6 +15,7 @@ import { createPropagator, propagatorFromEnv } from './propagation/from-config.t
 import type { TextMapPropagator } from './propagation/propagator.ts'
 import { createResource, type Resource } from './resource.ts'
 import { samplerFromEnv } from './sampling/from-env.ts'
+import { samplerReadsTraceId } from './sampling/reads-trace-id.ts'
 import { RESULT_DROP, SamplingDecision, type Sampler, type SamplingResult } from './sampling/sampler.ts'
 import { NonRecordingSpan, RecordingSpan, type Span, type SpanPipeline } from './span.ts'
 import {
@@ -233,34 +234,44 @@ export class Tracer {
         suppressed = given.suppressed
       } else parent = given
     }
-    if (parent !== undefined && !(isValidTraceId(parent.traceId) && isValidSpanId(parent.spanId))) {
+    // A span of ours is valid by construction (and reading its ids would
+    // make their hex strings, which a recording span makes only on demand).
+    if (parent !== undefined && !(parent instanceof RecordingSpan) && !(isValidTraceId(parent.traceId) && isValidSpanId(parent.spanId))) {
       debug('startSpan(%s): invalid parent ids ignored, starting a new trace', name)
       parent = undefined
     }
 
     const pipeline = this.#pipeline
-    const traceId = parent === undefined ? generateTraceId() : parent.traceId
     // Level 2 random flag: kept exactly as received from a parent, and set
     // on the trace ids we generate (they are fully random).
     const random = parent === undefined ? TraceFlags.RANDOM : parent.traceFlags & TraceFlags.RANDOM
     const kind = options?.kind ?? SpanKind.INTERNAL
+    // A root span's trace id stays bytes in the id pool unless something
+    // needs its hex: a sampler that reads it, or a non-recording span.
+    const rootTraceIdAt = parent === undefined ? takeId(16) : -1
+    const rootTraceIdBytes = parent === undefined ? idPool() : null
+    let traceId: string | undefined
 
     if (suppressed || pipeline.shutDown) {
+      traceId = parent === undefined ? rootTraceIdBytes!.toString('hex', rootTraceIdAt, rootTraceIdAt + 16) : parent.traceId
       return new NonRecordingSpan(traceId, generateSpanId(), random, parent?.traceState, false)
     }
 
-    const result = sample(pipeline.sampler, parent, traceId, name, kind, options)
-    const spanId = generateSpanId()
+    if (samplerReadsTraceId(pipeline.sampler, parent)) {
+      traceId = parent === undefined ? rootTraceIdBytes!.toString('hex', rootTraceIdAt, rootTraceIdAt + 16) : parent.traceId
+    }
+    const result = sample(pipeline.sampler, parent, traceId ?? '', name, kind, options)
     const flags = result.decision === SamplingDecision.RECORD_AND_SAMPLED ? random | TraceFlags.SAMPLED : random
     const traceState = result.traceState ?? parent?.traceState
     if (result.decision === SamplingDecision.DROP || pipeline.processors.length === 0) {
       pipeline.unsampled++
-      return new NonRecordingSpan(traceId, spanId, flags, traceState, false)
+      traceId ??= parent === undefined ? rootTraceIdBytes!.toString('hex', rootTraceIdAt, rootTraceIdAt + 16) : parent.traceId
+      return new NonRecordingSpan(traceId, generateSpanId(), flags, traceState, false)
     }
     pipeline.started++
 
     const start = options?.startTime === undefined ? now() : fromEpochMillis(options.startTime)
-    const span = new RecordingSpan(pipeline, this, this.scope, String(name), kind, traceId, spanId, flags, traceState, parent, start)
+    const span = new RecordingSpan(pipeline, this, this.scope, String(name), kind, parent, rootTraceIdBytes, rootTraceIdAt, traceId, flags, traceState, start)
     if (options?.attributes !== undefined) span.setAttributes(options.attributes)
     if (result.attributes !== undefined) span.setAttributes(result.attributes)
     if (options?.links !== undefined) for (const link of options.links) span.addLink(link)

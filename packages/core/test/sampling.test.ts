@@ -12,6 +12,7 @@ import {
   TraceFlags,
   TraceIdRatioSampler,
   TracingError,
+  type SamplingResult,
   type SpanContext,
 } from '../src/index.ts'
 import { thresholdHex } from '../src/sampling/ratio.ts'
@@ -91,6 +92,44 @@ describe('samplers', () => {
     expect(sampled.isRecording()).toBe(true)
     expect(sampled.traceFlags).toBe(TraceFlags.SAMPLED) // random flag not received, so not set
     expect(extract).toBeDefined()
+  })
+})
+
+describe('the trace id a sampler sees', () => {
+  // Root spans keep their generated trace id as bytes and skip formatting it
+  // for the built-in always-on/off samplers, which ignore it. Any other
+  // sampler (here a subclass of AlwaysOnSampler, and ratio samplers as the
+  // root of ParentBased) must get the span's real id, for roots and children.
+  class Recording extends AlwaysOnSampler {
+    readonly seen: string[] = []
+    // @ts-expect-error: AlwaysOnSampler declares no parameters; a subclass may still read them
+    override shouldSample(_parent: unknown, traceId: string): SamplingResult {
+      this.seen.push(traceId)
+      return super.shouldSample()
+    }
+  }
+
+  it('a custom sampler gets the real trace id of roots, local children and remote children', () => {
+    const sampler = new Recording()
+    const { tracer } = memoryTracer({ sampler })
+    const root = tracer.startSpan('root')
+    const child = tracer.startSpan('child', { parent: root })
+    const ctx = tracer.extract({ traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' })
+    const remoteChild = runWithContext(ctx, () => tracer.startSpan('remote child'))
+    expect(sampler.seen).toEqual([root.traceId, root.traceId, '4bf92f3577b34da6a3ce929d0e0e4736'])
+    expect(root.traceId).toMatch(/^[0-9a-f]{32}$/)
+    expect(remoteChild.traceId).toBe('4bf92f3577b34da6a3ce929d0e0e4736')
+  })
+
+  it('a ratio sampler under ParentBased decides roots from their real trace id', () => {
+    const ratio = new TraceIdRatioSampler(0.5)
+    const { tracer } = memoryTracer({ sampler: new ParentBasedSampler({ root: ratio }) })
+    for (let i = 0; i < 200; i++) {
+      const span = tracer.startSpan('root')
+      // The same decision the ratio sampler makes for that id on its own.
+      expect(span.isRecording()).toBe(decide(ratio, undefined, span.traceId) === SamplingDecision.RECORD_AND_SAMPLED)
+      span.end()
+    }
   })
 })
 

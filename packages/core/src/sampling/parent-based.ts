@@ -45,14 +45,15 @@ export class ParentBasedSampler implements Sampler {
     attributes: Attributes | undefined,
     links: readonly Link[] | undefined,
   ): SamplingResult {
-    let delegate: Sampler
-    if (parent === undefined) delegate = this.#root
-    else if (parent.isRemote) {
-      delegate = (parent.traceFlags & TraceFlags.SAMPLED) !== 0 ? this.#remoteSampled : this.#remoteNotSampled
-    } else {
-      delegate = (parent.traceFlags & TraceFlags.SAMPLED) !== 0 ? this.#localSampled : this.#localNotSampled
-    }
+    const delegate = this.delegateFor(parent)
     return delegate.shouldSample(parent, traceId, name, kind, attributes, links)
+  }
+
+  /** The sampler that decides for a span with this parent. */
+  delegateFor(parent: SpanContext | undefined): Sampler {
+    if (parent === undefined) return this.#root
+    if (parent.isRemote) return (parent.traceFlags & TraceFlags.SAMPLED) !== 0 ? this.#remoteSampled : this.#remoteNotSampled
+    return (parent.traceFlags & TraceFlags.SAMPLED) !== 0 ? this.#localSampled : this.#localNotSampled
   }
 
   toString(): string {

@@ -4,6 +4,7 @@ import protobuf from 'protobufjs'
 import { toUnixNanos, toUnixNanosHalves, toUnixNanosString } from '../../clock.ts'
 import { runWithContext } from '../../context.ts'
 import type { ReadableSpan, Span } from '../../span.ts'
+import { generateTraceId } from '../../ids.ts'
 import { createTracer } from '../../tracer.ts'
 import { SpanKind, SpanStatusCode, type AttributeValue, type Attributes, type SpanContext } from '../../types.ts'
 import { InMemorySpanExporter } from '../memory.ts'
@@ -284,6 +285,46 @@ describe('encodeProtobuf', () => {
       if (span.parentSpanId === undefined) expect(d.parentSpanId).toBeUndefined()
       else expect(Buffer.from(d.parentSpanId as Uint8Array).toString('hex')).toBe(span.parentSpanId)
     }
+  })
+
+  it('copies generated ids from their bytes, still right after the id pool is replaced many times', () => {
+    // Recording spans keep generated ids as bytes in a 64 KiB pool and
+    // format hex only when read: encode 2,000 spans (roots, local children,
+    // children of a remote parent) before reading most ids, while other ids
+    // use up the pool several times over.
+    const exporter = new InMemorySpanExporter()
+    const tracer = createTracer({ env: {}, processors: [new SimpleSpanProcessor(exporter)] })
+    const remote = tracer.extract({ traceparent: TRACEPARENT })
+    for (let i = 0; i < 500; i++) {
+      const root = tracer.startSpan(`root ${i}`)
+      // Some ids are read (formatted and cached) at once: the bytes encoded
+      // later must still be these, so a used pool must not be refilled.
+      if (i % 50 === 0) void [root.traceId, root.spanId]
+      const child = tracer.startSpan(`child ${i}`, { parent: root })
+      tracer.startSpan(`grandchild ${i}`, { parent: child }).end()
+      child.end()
+      root.end()
+      runWithContext(remote, () => tracer.startSpan(`remote child ${i}`)).end()
+      for (let j = 0; j < 20; j++) generateTraceId()
+    }
+    const list = exporter.getFinishedSpans()
+    const got = spansOf(decode(encodeProtobuf(list)))
+    const hex = (b: unknown): string | undefined => (b === undefined ? undefined : Buffer.from(b as Uint8Array).toString('hex'))
+    expect(got.map((s) => [s.name, hex(s.traceId), hex(s.spanId), hex(s.parentSpanId)])).toEqual(
+      list.map((s) => [s.name, s.traceId, s.spanId, s.parentSpanId]),
+    )
+    const byName3 = new Map(list.map((s) => [s.name, s]))
+    for (let i = 0; i < 500; i += 97) {
+      const root = byName3.get(`root ${i}`)!
+      const child = byName3.get(`child ${i}`)!
+      expect(root.traceId).toMatch(/^[0-9a-f]{32}$/)
+      expect(root.spanId).toMatch(/^[0-9a-f]{16}$/)
+      expect(child.traceId).toBe(root.traceId)
+      expect(child.parentSpanId).toBe(root.spanId)
+      expect(byName3.get(`grandchild ${i}`)!.parentSpanId).toBe(child.spanId)
+      expect(byName3.get(`remote child ${i}`)!.parentSpanId).toBe('b7ad6b7169203331')
+    }
+    expect(new Set(list.map((s) => s.spanId)).size).toBe(list.length)
   })
 
   it('sets flags: W3C flags, HAS_IS_REMOTE always, IS_REMOTE for a remote parent or link', () => {

@@ -7,7 +7,7 @@
  */
 import { toUnixNanosHalves } from '../../clock.ts'
 import type { TraceState } from '../../propagation/tracestate.ts'
-import type { ReadableSpan } from '../../span.ts'
+import { RecordingSpan, type ReadableSpan } from '../../span.ts'
 import type { AttributeValue, Attributes } from '../../types.ts'
 import { groupSpans, isInt64, linkFlags, spanFlags, traceStateString } from './mapping.ts'
 import { ProtoWriter } from './writer.ts'
@@ -112,11 +112,20 @@ export function encodeProtobuf(spans: readonly ReadableSpan[]): Buffer {
 function writeSpan(w: ProtoWriter, span: ReadableSpan): void {
   // A span with a few attributes is 128 bytes to 16 KiB: two length bytes.
   const start = w.fork(SCOPE_SPANS_SPANS, 2)
-  w.hexBytes(SPAN_TRACE_ID, span.traceId)
-  w.hexBytes(SPAN_SPAN_ID, span.spanId)
-  writeTraceState(w, SPAN_TRACE_STATE, span.traceState)
-  const parent = span.parentSpanId
-  if (parent !== undefined && parent !== '') w.hexBytes(SPAN_PARENT_SPAN_ID, parent)
+  if (span instanceof RecordingSpan) {
+    // Ids generated here are still bytes in the id pool: copy them.
+    if (span.traceIdBytes !== null) w.bytes(SPAN_TRACE_ID, span.traceIdBytes, span.traceIdAt, 16)
+    else w.hexBytes(SPAN_TRACE_ID, span.traceId)
+    w.bytes(SPAN_SPAN_ID, span.spanIdBytes, span.spanIdAt, 8)
+    writeTraceState(w, SPAN_TRACE_STATE, span.traceState)
+    if (span.parentIdBytes !== null) w.bytes(SPAN_PARENT_SPAN_ID, span.parentIdBytes, span.parentIdAt, 8)
+    else writeParentSpanId(w, span.parentSpanId)
+  } else {
+    w.hexBytes(SPAN_TRACE_ID, span.traceId)
+    w.hexBytes(SPAN_SPAN_ID, span.spanId)
+    writeTraceState(w, SPAN_TRACE_STATE, span.traceState)
+    writeParentSpanId(w, span.parentSpanId)
+  }
   if (span.name !== '') w.string(SPAN_NAME, span.name)
   w.uint32(SPAN_KIND)
   w.uint32(span.kind)
@@ -126,7 +135,13 @@ function writeSpan(w: ProtoWriter, span: ReadableSpan): void {
   toUnixNanosHalves(span.endTime, nanos)
   w.uint32(SPAN_END_TIME)
   w.fixed64(nanos[0]!, nanos[1]!)
-  if (span.attributes !== null) writeAttributes(w, SPAN_ATTRIBUTES, span.attributes)
+  if (span instanceof RecordingSpan) {
+    const keys = span.attributeKeys
+    const values = span.attributeValues
+    if (keys !== null && values !== null) {
+      for (let i = 0; i < keys.length; i++) writeKeyValue(w, SPAN_ATTRIBUTES, keys[i]!, values[i]!)
+    }
+  } else if (span.attributes !== null) writeAttributes(w, SPAN_ATTRIBUTES, span.attributes)
   if (span.droppedAttributesCount > 0) {
     w.uint32(SPAN_DROPPED_ATTRIBUTES)
     w.uint32(span.droppedAttributesCount)
@@ -190,6 +205,10 @@ function writeSpan(w: ProtoWriter, span: ReadableSpan): void {
   w.ldelim(start, 2)
 }
 
+function writeParentSpanId(w: ProtoWriter, parent: string | undefined): void {
+  if (parent !== undefined && parent !== '') w.hexBytes(SPAN_PARENT_SPAN_ID, parent)
+}
+
 function writeTraceState(w: ProtoWriter, tag: number, traceState: TraceState | undefined): void {
   if (traceState === undefined) return
   const s = traceStateString(traceState)
@@ -199,15 +218,18 @@ function writeTraceState(w: ProtoWriter, tag: number, traceState: TraceState | u
 function writeAttributes(w: ProtoWriter, tag: number, attributes: Attributes): void {
   for (const key in attributes) {
     const value = attributes[key]
-    if (value === undefined) continue
-    // Guess the length's varint size so that only unusual pairs (long
-    // strings: URLs, stack traces) have to be moved by ldelim().
-    const reserve = typeof value === 'string' && key.length + value.length > 100 ? 2 : 1
-    const kv = w.fork(tag, reserve)
-    w.string(KEY_VALUE_KEY, key)
-    writeAnyValue(w, KEY_VALUE_VALUE, value)
-    w.ldelim(kv, reserve)
+    if (value !== undefined) writeKeyValue(w, tag, key, value)
   }
+}
+
+function writeKeyValue(w: ProtoWriter, tag: number, key: string, value: AttributeValue): void {
+  // Guess the length's varint size so that only unusual pairs (long
+  // strings: URLs, stack traces) have to be moved by ldelim().
+  const reserve = typeof value === 'string' && key.length + value.length > 100 ? 2 : 1
+  const kv = w.fork(tag, reserve)
+  w.string(KEY_VALUE_KEY, key)
+  writeAnyValue(w, KEY_VALUE_VALUE, value)
+  w.ldelim(kv, reserve)
 }
 
 function writeAnyValue(w: ProtoWriter, tag: number, value: AttributeValue): void {

@@ -203,6 +203,21 @@ export class ProtoWriter {
   }
 
   /**
+   * A length-delimited bytes field of `n` bytes (an id, so n < 128) copied
+   * from `src` at `at`: a span's ids are kept as bytes in the id pool.
+   */
+  bytes(tag: number, src: Uint8Array, at: number, n: number): void {
+    this.#ensure(2 + n)
+    const buf = this.#buf
+    let pos = this.#pos
+    buf[pos++] = tag
+    buf[pos++] = n
+    // A loop, not src.copy(): a native call costs more than 16 byte moves.
+    for (let i = at, end = at + n; i < end; i++) buf[pos++] = src[i]!
+    this.#pos = pos
+  }
+
+  /**
    * Starts a length-delimited field: writes the tag and reserves `reserve`
    * bytes for the length (the varint size the caller expects). Returns where
    * the body starts, for ldelim().

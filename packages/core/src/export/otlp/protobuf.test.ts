@@ -340,6 +340,28 @@ describe('encodeProtobuf', () => {
     expect(links[0]!.traceState).toBe('a=1,b=2')
   })
 
+  it('encodes short string attributes exactly at every length the one-pass KeyValue path handles', () => {
+    // Keys and values up to 42 UTF-16 units take the one-pass path: its
+    // reserved one-byte lengths must be fixed up once the KeyValue or the
+    // AnyValue passes 127 bytes (3-byte characters, surrogate pairs).
+    const { tracer, exporter } = ((): { tracer: ReturnType<typeof createTracer>; exporter: InMemorySpanExporter } => {
+      const e = new InMemorySpanExporter()
+      return { tracer: createTracer({ env: {}, processors: [new SimpleSpanProcessor(e)] }), exporter: e }
+    })()
+    const attributes: Record<string, string> = {}
+    for (const unit of ['a', 'é', '€', '😀']) {
+      for (const n of [0, 1, 20, 21, 41, 42, 43]) {
+        const text = unit.repeat(unit.length === 2 ? Math.floor(n / 2) : n)
+        attributes[`k${unit}${n}`] = text
+        attributes[`${unit}`.repeat(unit.length === 2 ? 21 : 42) + n] = text
+      }
+    }
+    const span = tracer.startSpan('limits', { attributes })
+    span.end()
+    const got = spansOf(decode(encodeProtobuf(exporter.getFinishedSpans())))[0]!
+    expect(toOtlpJson(got.attributes)).toEqual(Object.entries(attributes).map(([key, v]) => ({ key, value: { stringValue: v } })))
+  })
+
   it('carries events, links, status and dropped counts', () => {
     const d = new Map(spansOf(toOtlpJson(decoded) as Json).map((s) => [s.name, s]))
     const child = d.get('SELECT users')!

@@ -223,6 +223,10 @@ function writeAttributes(w: ProtoWriter, tag: number, attributes: Attributes): v
 }
 
 function writeKeyValue(w: ProtoWriter, tag: number, key: string, value: AttributeValue): void {
+  if (typeof value === 'string' && key.length <= 42 && value.length <= 42) {
+    w.stringKeyValue(tag, key, value)
+    return
+  }
   // Guess the length's varint size so that only unusual pairs (long
   // strings: URLs, stack traces) have to be moved by ldelim().
   const reserve = typeof value === 'string' && key.length + value.length > 100 ? 2 : 1

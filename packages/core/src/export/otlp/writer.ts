@@ -203,6 +203,30 @@ export class ProtoWriter {
   }
 
   /**
+   * A KeyValue whose value is a short string, the most common attribute:
+   * `tag` {1: key, 2: AnyValue {1: value}}, written in one go with one bounds
+   * check. Both strings must be at most SHORT_STRING units; the caller checks.
+   */
+  stringKeyValue(tag: number, key: string, value: string): void {
+    this.#ensure(8 + 3 * (key.length + value.length))
+    const buf = this.#buf
+    const start = this.#pos
+    buf[start] = tag
+    // Lengths: 1 byte each for key and string (<= 126 bytes), the AnyValue
+    // (<= 128) and the KeyValue (<= 258) may need 2: reserve 1, fix below.
+    buf[start + 2] = 0x0a
+    const keyEnd = writeUtf8(buf, key, start + 4)
+    buf[start + 3] = keyEnd - start - 4
+    buf[keyEnd] = 0x12
+    buf[keyEnd + 2] = 0x0a
+    const end = writeUtf8(buf, value, keyEnd + 4)
+    buf[keyEnd + 3] = end - keyEnd - 4
+    this.#pos = end
+    this.ldelim(keyEnd + 2, 1)
+    this.ldelim(start + 2, 1)
+  }
+
+  /**
    * A length-delimited bytes field of `n` bytes (an id, so n < 128) copied
    * from `src` at `at`: a span's ids are kept as bytes in the id pool.
    */

@@ -19,8 +19,6 @@ export interface Registry {
   tracer: unknown
   /** How many copies of core have attached to this registry. */
   copies: number
-  /** Incoming requests that already have a SERVER span (see http/server.ts). */
-  serverRequests?: WeakMap<object, unknown>
 }
 
 const kRegistry = Symbol.for('spanline.core')

@@ -1,4 +1,4 @@
-import { createServer, request as httpRequest, type Server } from 'node:http'
+import { Agent, createServer, request as httpRequest, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import {
@@ -6,6 +6,7 @@ import {
   getServerSpan,
   HttpServerTracing,
   runWithContext,
+  setServerRoute,
   SpanKind,
   SpanStatusCode,
   traceRequests,
@@ -78,6 +79,29 @@ describe('traceRequests: a plain node:http server', () => {
     await new Promise((r) => setTimeout(r, 20))
     server.close()
     expect(exporter.getFinishedSpans().map((s) => s.name)).toEqual(['GET /inner/:x'])
+  })
+
+  it('names spans right past the bound of its name cache (a router that reports raw paths as routes)', async () => {
+    const { tracer, exporter } = memoryTracer()
+    const server = createServer(traceRequests((req, res) => {
+      setServerRoute(req, `/raw${req.url}`)
+      res.end()
+    }, { tracer }))
+    const port = await listen(server)
+    const agent = new Agent({ keepAlive: true, maxSockets: 20 })
+    const N = 2600 // more than the 2,048 names the cache keeps
+    const get = (i: number): Promise<void> => new Promise((resolve, reject) => {
+      httpRequest({ port, host: '127.0.0.1', path: `/p${i}`, method: i % 2 === 0 ? 'GET' : 'DELETE', agent }, (res) => {
+        res.resume().on('end', resolve)
+      }).on('error', reject).end()
+    })
+    for (let i = 0; i < N; i += 100) await Promise.all(Array.from({ length: 100 }, (_, j) => get(i + j)))
+    const spans = await exporter.waitForSpans(N)
+    server.close()
+    agent.destroy()
+    const names = new Set(spans.map((s) => s.name))
+    expect(names.size).toBe(N)
+    for (let i = 0; i < N; i += 37) expect(names.has(`${i % 2 === 0 ? 'GET' : 'DELETE'} /raw/p${i}`)).toBe(true)
   })
 
   it('ends the span of an aborted request', async () => {

@@ -83,8 +83,18 @@ class ServerRequestState {
   }
 }
 
-// In the process-wide registry, so copies of core agree on which requests already have a span.
-const states = (registry.serverRequests ??= new WeakMap()) as WeakMap<IncomingMessage, ServerRequestState>
+/**
+ * Each traced request carries its state under a Symbol.for() key, so every
+ * loaded copy of core agrees on which requests already have a span. A
+ * property, not a WeakMap: a request is short-lived, and a WeakMap costs an
+ * ephemeron entry per request for the garbage collector to trace.
+ */
+const kState = Symbol.for('spanline.serverRequest')
+type TracedRequest = IncomingMessage & { [kState]?: ServerRequestState | undefined }
+
+function stateOf(req: IncomingMessage): ServerRequestState | undefined {
+  return (req as TracedRequest)[kState]
+}
 
 /**
  * The HTTP server semantics every adapter shares. An adapter calls start()
@@ -150,7 +160,7 @@ export class HttpServerTracing {
    * span for this request, returns that one's context instead.
    */
   start(req: IncomingMessage, res: ServerResponse): Context {
-    const existing = states.get(req)
+    const existing = stateOf(req)
     if (existing !== undefined) return existing.context
     const url = req.url ?? '/'
     const q = url.indexOf('?')
@@ -166,7 +176,7 @@ export class HttpServerTracing {
     const span = tracer.startSpan(method === '_OTHER' ? 'HTTP' : method, { kind: SpanKind.SERVER, parent })
     const context = parent.withSpan(span)
     const state = new ServerRequestState(span, context, this, method)
-    states.set(req, state)
+    ;(req as TracedRequest)[kState] = state
     if (span.isRecording()) {
       // res.writeHead(status, headers) (Fastify, many frameworks) writes its
       // headers without storing them unless the response already has a header
@@ -178,7 +188,9 @@ export class HttpServerTracing {
       }
       this.#setRequestAttributes(span, req, method, raw, path, q === -1 ? undefined : url.slice(q + 1))
       if (this.#requestHook !== undefined) callHook('requestHook', this.#requestHook, span, req)
-      res.once('close', HttpServerTracing.#onClose)
+      // on(), not once(): 'close' is emitted once per response, and once()
+      // would wrap the shared listener in a new closure per request.
+      res.on('close', HttpServerTracing.#onClose)
     }
     return context
   }
@@ -236,9 +248,10 @@ export class HttpServerTracing {
    */
   static readonly #onClose = function onResponseClose(this: ServerResponse): void {
     const req = this.req
-    const state = states.get(req)
+    const state = stateOf(req)
     if (state === undefined) return
-    states.delete(req)
+    // Not `delete`: that would turn every request object into a slow dictionary.
+    ;(req as TracedRequest)[kState] = undefined
     state.owner.#finish(req, this, state)
   }
 
@@ -281,7 +294,7 @@ export class HttpServerTracing {
  * request's shared state, so any layer may call it.
  */
 export function setServerRoute(req: IncomingMessage, route: string): void {
-  const state = states.get(req)
+  const state = stateOf(req)
   if (state !== undefined && typeof route === 'string' && route !== '') state.route = route
 }
 
@@ -292,7 +305,7 @@ export function setServerRoute(req: IncomingMessage, route: string): void {
  * it as usual.
  */
 export function recordServerError(req: IncomingMessage, error: unknown): void {
-  const state = states.get(req)
+  const state = stateOf(req)
   if (state === undefined || (state.hasError && state.error === error)) return
   state.error = error
   state.hasError = true
@@ -301,7 +314,7 @@ export function recordServerError(req: IncomingMessage, error: unknown): void {
 
 /** The active SERVER span of `req`, if a Spanline layer started one. */
 export function getServerSpan(req: IncomingMessage): Span | undefined {
-  return states.get(req)?.span
+  return stateOf(req)?.span
 }
 
 const PRIMING_HEADER = 'x-spanline-priming'
@@ -317,9 +330,29 @@ function validScheme(value: string | undefined): string | undefined {
   return value === '' ? undefined : value
 }
 
+/**
+ * `{METHOD} {route}` names, made once per method and route rather than
+ * concatenated per request (a fresh string each time, which the encoder then
+ * has to flatten). Bounded: routes are templates, but a router fed raw paths
+ * must not grow it without limit.
+ */
+const names = new Map<string, Map<string, string>>()
+const MAX_CACHED_NAMES = 2048
+let cachedNames = 0
+
 function defaultName(method: string, route: string | undefined): string {
-  if (method === '_OTHER') return route === undefined ? 'HTTP' : `HTTP ${route}`
-  return route === undefined ? method : `${method} ${route}`
+  const prefix = method === '_OTHER' ? 'HTTP' : method
+  if (route === undefined) return prefix
+  let byRoute = names.get(prefix)
+  let name = byRoute?.get(route)
+  if (name !== undefined) return name
+  name = `${prefix} ${route}`
+  if (cachedNames < MAX_CACHED_NAMES) {
+    if (byRoute === undefined) names.set(prefix, (byRoute = new Map()))
+    byRoute.set(route, name)
+    cachedNames++
+  }
+  return name
 }
 
 function callHook<A extends unknown[], R>(name: string, hook: (...args: A) => R, ...args: A): R | undefined {

@@ -362,6 +362,36 @@ describe('encodeProtobuf', () => {
     expect(toOtlpJson(got.attributes)).toEqual(Object.entries(attributes).map(([key, v]) => ({ key, value: { stringValue: v } })))
   })
 
+  it('copies a repeated attribute\'s earlier bytes only when key and value are the same, across batches', () => {
+    // The encoder reuses a KeyValue's bytes once the same value comes twice
+    // in a row for a key. Values change, repeat, alternate and switch type
+    // ('200' vs 200), and Buffer's shared pool is churned between batches.
+    const exporter = new InMemorySpanExporter()
+    const tracer = createTracer({ env: {}, processors: [new SimpleSpanProcessor(exporter)] })
+    // Starts and ends with 'a', 'a': each batch begins with the bytes the previous one kept.
+    const sequence: AttributeValue[] = ['a', 'a', 'a', 'b', 'b', 'a', 200, 200, '200', '200', true, true, false, 2.5, 2.5, 'ü€😀', 'ü€😀', 'a', 'a']
+    for (let round = 0; round < 3; round++) {
+      exporter.reset()
+      for (const [i, value] of sequence.entries()) {
+        const span = tracer.startSpan(`s${i}`)
+        span.setAttribute('memo.key', value)
+        span.setAttribute('memo.other', i % 3 === 0 ? 'x' : 'y')
+        span.setAttribute('memo.constant', 'same on every span')
+        span.addEvent('e', { 'memo.key': 'event value' })
+        span.end()
+      }
+      const got = spansOf(decode(encodeProtobuf(exporter.getFinishedSpans()))).map((s) => toOtlpJson(s) as Json)
+      expect(got.map((s) => s.attributes)).toEqual(sequence.map((value, i) => [
+        { key: 'memo.key', value: expectedAnyValue(value) },
+        { key: 'memo.other', value: { stringValue: i % 3 === 0 ? 'x' : 'y' } },
+        { key: 'memo.constant', value: { stringValue: 'same on every span' } },
+      ]))
+      expect(got.map((s) => (s.events as Json[])[0]!.attributes)).toEqual(sequence.map(() => [{ key: 'memo.key', value: { stringValue: 'event value' } }]))
+      // Reuse Buffer's pool, where small batches are allocated.
+      for (let i = 0; i < 200; i++) Buffer.allocUnsafe(64).fill(0xff)
+    }
+  })
+
   it('carries events, links, status and dropped counts', () => {
     const d = new Map(spansOf(toOtlpJson(decoded) as Json).map((s) => [s.name, s]))
     const child = d.get('SELECT users')!

@@ -139,7 +139,7 @@ function writeSpan(w: ProtoWriter, span: ReadableSpan): void {
     const keys = span.attributeKeys
     const values = span.attributeValues
     if (keys !== null && values !== null) {
-      for (let i = 0; i < keys.length; i++) writeKeyValue(w, SPAN_ATTRIBUTES, keys[i]!, values[i]!)
+      for (let i = 0; i < keys.length; i++) writeSpanAttribute(w, keys[i]!, values[i]!)
     }
   } else if (span.attributes !== null) writeAttributes(w, SPAN_ATTRIBUTES, span.attributes)
   if (span.droppedAttributesCount > 0) {
@@ -219,6 +219,42 @@ function writeAttributes(w: ProtoWriter, tag: number, attributes: Attributes): v
   for (const key in attributes) {
     const value = attributes[key]
     if (value !== undefined) writeKeyValue(w, tag, key, value)
+  }
+}
+
+/**
+ * Span attributes repeat from span to span: the method, scheme, host, peer
+ * address, user agent, route and status of a server's requests mostly equal
+ * the previous request's. Per key, the encoder remembers the last value and,
+ * once the same value comes twice in a row, that KeyValue's bytes, which it
+ * then copies instead of encoding again. Bounded in keys and in bytes per
+ * entry; a value that changes every span (url.path) costs one lookup.
+ */
+interface AttributeMemo {
+  value: AttributeValue
+  bytes: Uint8Array | null
+}
+const memos = new Map<string, AttributeMemo>()
+const MAX_MEMO_KEYS = 512
+const MAX_MEMO_BYTES = 256
+
+function writeSpanAttribute(w: ProtoWriter, key: string, value: AttributeValue): void {
+  const memo = memos.get(key)
+  if (memo !== undefined && memo.value === value && memo.bytes !== null) {
+    w.raw(memo.bytes)
+    return
+  }
+  const start = w.position
+  writeKeyValue(w, SPAN_ATTRIBUTES, key, value)
+  // Arrays are fresh copies on every span: identity never repeats.
+  if (typeof value === 'object') return
+  if (memo === undefined) {
+    if (memos.size < MAX_MEMO_KEYS) memos.set(key, { value, bytes: null })
+  } else if (memo.value === value) {
+    if (w.position - start <= MAX_MEMO_BYTES) memo.bytes = w.copyFrom(start)
+  } else {
+    memo.value = value
+    memo.bytes = null
   }
 }
 

@@ -202,6 +202,26 @@ export class ProtoWriter {
     this.#pos = pos
   }
 
+  /** Bytes written so far since reset(). */
+  get position(): number {
+    return this.#pos
+  }
+
+  /** A copy of the bytes written from `start` to the current position. */
+  copyFrom(start: number): Uint8Array {
+    // A real copy: Buffer#slice would be a view, and these bytes change
+    // after this (ldelim() slides the enclosing messages' bodies).
+    return Uint8Array.prototype.slice.call(this.#buf, start, this.#pos)
+  }
+
+  /** Bytes encoded earlier, copied as they are (natively: for more than a few bytes, faster than a loop here). */
+  raw(src: Uint8Array): void {
+    const n = src.length
+    this.#ensure(n)
+    this.#buf.set(src, this.#pos)
+    this.#pos += n
+  }
+
   /**
    * A KeyValue whose value is a short string, the most common attribute:
    * `tag` {1: key, 2: AnyValue {1: value}}, written in one go with one bounds

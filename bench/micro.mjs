@@ -1,0 +1,245 @@
+// Micro benchmarks, Spanline and OpenTelemetry JS in the same process and run:
+//   - CPU ns per span end to end: start a SERVER span, set 4 attributes, end it,
+//     through the batch processor and the OTLP protobuf encoder into a
+//     transport that does nothing (so the network is not measured);
+//   - the same without export (start, attributes, end only), to split the cost;
+//   - ns per traceparent parse (extract) and inject;
+//   - bytes per span exported, protobuf and JSON.
+// Rounds alternate between the two libraries so that a slow phase of the
+// machine hits both. A script, not a test:
+//   node bench/micro.mjs [--json FILE] [--rounds N] [--spans N]
+import { createRequire } from 'node:module'
+import { writeFileSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import {
+  BatchSpanProcessor,
+  createTracer,
+  encodeJson,
+  encodeProtobuf,
+  ROOT_CONTEXT,
+  SpanKind,
+  W3CTraceContextPropagator,
+} from '@spanline/core'
+import { ensureOtel } from './lib/otel-deps.mjs'
+
+const { values: args } = parseArgs({
+  options: {
+    json: { type: 'string' },
+    rounds: { type: 'string', default: '7' },
+    spans: { type: 'string', default: '200000' },
+  },
+})
+const ROUNDS = Number(args.rounds)
+const SPANS = Number(args.spans)
+const BATCH = 512
+
+ensureOtel()
+const otelRequire = createRequire(new URL('./otel/package.json', import.meta.url))
+const otelApi = otelRequire('@opentelemetry/api')
+const otelBase = otelRequire('@opentelemetry/sdk-trace-base')
+const otelCore = otelRequire('@opentelemetry/core')
+const otelResources = otelRequire('@opentelemetry/resources')
+const { ProtobufTraceSerializer, JsonTraceSerializer } = otelRequire('@opentelemetry/otlp-transformer')
+const otelVersion = otelRequire('@opentelemetry/sdk-trace-base/package.json').version
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
+}
+
+// ---- Spanline -------------------------------------------------------------
+
+/** An exporter that encodes each batch as a real one would and sends nothing. */
+function spanlineExporter(encode) {
+  return {
+    encoded: 0,
+    bytes: 0,
+    async export(spans) {
+      this.bytes += encode(spans).length
+      this.encoded += spans.length
+      return { ok: true }
+    },
+    async shutdown() {},
+    async forceFlush() {},
+  }
+}
+
+function spanlineTracer(exporter) {
+  const processors = exporter === undefined
+    ? [{ onStart() {}, onEnd() {}, async forceFlush() {}, async shutdown() {} }]
+    : [new BatchSpanProcessor(exporter, { maxQueueSize: 1 << 20, maxExportBatchSize: BATCH, scheduledDelayMillis: 1 })]
+  return createTracer({ env: {}, serviceName: 'bench', processors })
+}
+
+// ---- OpenTelemetry ---------------------------------------------------------
+
+function otelExporter(serializer) {
+  return {
+    encoded: 0,
+    bytes: 0,
+    export(spans, done) {
+      this.bytes += serializer.serializeRequest(spans).length
+      this.encoded += spans.length
+      done({ code: 0 })
+    },
+    async shutdown() {},
+    async forceFlush() {},
+  }
+}
+
+function otelTracer(exporter) {
+  const spanProcessors = exporter === undefined
+    ? [{ onStart() {}, onEnd() {}, async forceFlush() {}, async shutdown() {} }]
+    : [new otelBase.BatchSpanProcessor(exporter, { maxQueueSize: 1 << 20, maxExportBatchSize: BATCH, scheduledDelayMillis: 1 })]
+  const provider = new otelBase.BasicTracerProvider({
+    resource: otelResources.resourceFromAttributes({ 'service.name': 'bench' }),
+    spanProcessors,
+  })
+  return { provider, tracer: provider.getTracer('bench') }
+}
+
+// ---- the loop under test ---------------------------------------------------
+
+/**
+ * The same work for both: SERVER span, the four attributes an HTTP server
+ * span always has, end. Every BATCH spans the loop yields, as a server does
+ * between requests, so the batch processor's export runs inside the round.
+ */
+async function spanRound(startSpan, flush, n) {
+  // CPU time of the process (all its threads, so GC helpers count), not
+  // wall time: the rounds yield to the event loop and the processors' timers,
+  // and idle time there is not a cost of the library.
+  const c0 = process.cpuUsage()
+  for (let i = 0; i < n; i++) {
+    const span = startSpan('GET /users/:id')
+    span.setAttribute('http.request.method', 'GET')
+    span.setAttribute('url.path', '/users/42')
+    span.setAttribute('http.route', '/users/:id')
+    span.setAttribute('http.response.status_code', 200)
+    span.end()
+    if ((i & (BATCH - 1)) === BATCH - 1) await new Promise(setImmediate)
+  }
+  await flush()
+  const c = process.cpuUsage(c0)
+  return ((c.user + c.system) * 1000) / n
+}
+
+function setup(name, withExport) {
+  if (name === 'spanline') {
+    const exporter = withExport ? spanlineExporter(encodeProtobuf) : undefined
+    const tracer = spanlineTracer(exporter)
+    const options = { kind: SpanKind.SERVER }
+    return {
+      exporter,
+      run: (n) => spanRound((spanName) => tracer.startSpan(spanName, options), () => tracer.forceFlush(), n),
+    }
+  }
+  const exporter = withExport ? otelExporter(ProtobufTraceSerializer) : undefined
+  const { provider, tracer } = otelTracer(exporter)
+  const options = { kind: otelApi.SpanKind.SERVER }
+  return {
+    exporter,
+    run: (n) => spanRound((spanName) => tracer.startSpan(spanName, options), () => provider.forceFlush(), n),
+  }
+}
+
+async function compareSpans(withExport) {
+  const libs = { spanline: setup('spanline', withExport), opentelemetry: setup('otel', withExport) }
+  const times = { spanline: [], opentelemetry: [] }
+  for (const lib of Object.values(libs)) await lib.run(SPANS / 2) // warm up
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const [name, lib] of Object.entries(libs)) {
+      const before = lib.exporter?.encoded ?? 0
+      times[name].push(await lib.run(SPANS))
+      // Proof that every span went through the encoder, for both.
+      if (lib.exporter !== undefined && lib.exporter.encoded - before !== SPANS) {
+        throw new Error(`${name}: ${lib.exporter.encoded - before} of ${SPANS} spans exported`)
+      }
+    }
+  }
+  return Object.fromEntries(Object.entries(times).map(([k, xs]) => [k, { median: median(xs), rounds: xs }]))
+}
+
+// ---- traceparent -----------------------------------------------------------
+
+const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
+
+function timeLoop(n, fn) {
+  const t0 = process.hrtime.bigint()
+  for (let i = 0; i < n; i++) fn(i)
+  return Number(process.hrtime.bigint() - t0) / n
+}
+
+function compareTraceparent() {
+  const N = 1_000_000
+  const ours = new W3CTraceContextPropagator()
+  const theirs = new otelCore.W3CTraceContextPropagator()
+  // A header object per iteration would dominate; reuse two, vary nothing
+  // (the parsers keep no cache).
+  const incoming = { traceparent: TRACEPARENT }
+  const outgoing = {}
+  const ourContext = ours.extract(ROOT_CONTEXT, incoming)
+  const theirContext = theirs.extract(otelApi.ROOT_CONTEXT, incoming, otelApi.defaultTextMapGetter)
+  const cases = {
+    'spanline extract': () => ours.extract(ROOT_CONTEXT, incoming),
+    'opentelemetry extract': () => theirs.extract(otelApi.ROOT_CONTEXT, incoming, otelApi.defaultTextMapGetter),
+    'spanline inject': () => ours.inject(ourContext, outgoing),
+    'opentelemetry inject': () => theirs.inject(theirContext, outgoing, otelApi.defaultTextMapSetter),
+  }
+  for (const fn of Object.values(cases)) timeLoop(N / 4, fn)
+  const times = Object.fromEntries(Object.keys(cases).map((k) => [k, []]))
+  for (let r = 0; r < ROUNDS; r++) for (const [k, fn] of Object.entries(cases)) times[k].push(timeLoop(N, fn))
+  if (outgoing.traceparent === undefined) throw new Error('inject wrote nothing')
+  return Object.fromEntries(Object.entries(times).map(([k, xs]) => [k, median(xs)]))
+}
+
+// ---- bytes per span --------------------------------------------------------
+
+async function bytesPerSpan() {
+  const out = {}
+  const encoders = {
+    spanline: { protobuf: encodeProtobuf, json: (s) => Buffer.from(encodeJson(s)) },
+    opentelemetry: {
+      protobuf: (s) => ProtobufTraceSerializer.serializeRequest(s),
+      json: (s) => JsonTraceSerializer.serializeRequest(s),
+    },
+  }
+  for (const [lib, encs] of Object.entries(encoders)) {
+    out[lib] = {}
+    for (const [format, encode] of Object.entries(encs)) {
+      const exporter = lib === 'spanline' ? spanlineExporter(encode) : otelExporter({ serializeRequest: encode })
+      const { run } = lib === 'spanline'
+        ? { run: (n) => { const t = spanlineTracer(exporter); return spanRound((name) => t.startSpan(name, { kind: SpanKind.SERVER }), () => t.forceFlush(), n) } }
+        : { run: (n) => { const { provider, tracer } = otelTracer(exporter); return spanRound((name) => tracer.startSpan(name, { kind: otelApi.SpanKind.SERVER }), () => provider.forceFlush(), n) } }
+      await run(BATCH * 20)
+      out[lib][format] = exporter.bytes / exporter.encoded
+    }
+  }
+  return out
+}
+
+// ---- main ------------------------------------------------------------------
+
+const endToEnd = await compareSpans(true)
+const spanOnly = await compareSpans(false)
+const traceparent = compareTraceparent()
+const bytes = await bytesPerSpan()
+
+const f0 = (x) => x.toFixed(0)
+const ratio = (a, b) => (b / a).toFixed(1)
+const lines = [
+  `Node ${process.version}, OpenTelemetry sdk-trace-base ${otelVersion}; medians of ${ROUNDS} alternating rounds of ${SPANS} spans.`,
+  '',
+  '| per span | Spanline | OpenTelemetry JS | OpenTelemetry / Spanline |',
+  '|---|---:|---:|---:|',
+  `| start, 4 attributes, end, batch, protobuf encode (ns) | ${f0(endToEnd.spanline.median)} | ${f0(endToEnd.opentelemetry.median)} | ${ratio(endToEnd.spanline.median, endToEnd.opentelemetry.median)}x |`,
+  `| start, 4 attributes, end, no export (ns) | ${f0(spanOnly.spanline.median)} | ${f0(spanOnly.opentelemetry.median)} | ${ratio(spanOnly.spanline.median, spanOnly.opentelemetry.median)}x |`,
+  `| traceparent extract (ns) | ${f0(traceparent['spanline extract'])} | ${f0(traceparent['opentelemetry extract'])} | ${ratio(traceparent['spanline extract'], traceparent['opentelemetry extract'])}x |`,
+  `| traceparent inject (ns) | ${f0(traceparent['spanline inject'])} | ${f0(traceparent['opentelemetry inject'])} | ${ratio(traceparent['spanline inject'], traceparent['opentelemetry inject'])}x |`,
+  `| bytes per span, OTLP protobuf (batches of ${BATCH}) | ${f0(bytes.spanline.protobuf)} | ${f0(bytes.opentelemetry.protobuf)} | |`,
+  `| bytes per span, OTLP JSON (batches of ${BATCH}) | ${f0(bytes.spanline.json)} | ${f0(bytes.opentelemetry.json)} | |`,
+]
+console.log(lines.join('\n'))
+if (args.json) {
+  writeFileSync(args.json, JSON.stringify({ node: process.version, otel: otelVersion, rounds: ROUNDS, spans: SPANS, endToEnd, spanOnly, traceparent, bytes }, null, 2))
+}

@@ -380,8 +380,26 @@ export function firstHeaderToken(value: string | readonly string[] | undefined):
  * parseHostPort('[::1]:3000')       // { address: '::1', port: 3000 }
  * parseHostPort('example.com')      // { address: 'example.com', port: undefined }
  */
-export function parseHostPort(value: string | undefined): { readonly address: string; readonly port: number | undefined } | undefined {
+export function parseHostPort(value: string | undefined): HostPort | undefined {
   if (typeof value !== 'string' || value.length > MAX_HOST_LENGTH) return undefined
+  // A server sees the same Host on request after request: remember the
+  // last one (the result is immutable, so sharing it is safe).
+  if (value === lastHost) return lastHostPort
+  const parsed = parseHostPortUncached(value)
+  lastHost = value
+  lastHostPort = parsed
+  return parsed
+}
+
+export interface HostPort {
+  readonly address: string
+  readonly port: number | undefined
+}
+
+let lastHost: string | undefined
+let lastHostPort: HostPort | undefined
+
+function parseHostPortUncached(value: string): HostPort | undefined {
   const host = trimOws(value)
   const length = host.length
   if (length === 0) return undefined
@@ -414,7 +432,7 @@ export function parseHostPort(value: string | undefined): { readonly address: st
   }
   const port = parsePort(host, colon + 1, length)
   if (port === -1) return undefined
-  return { address: lowerAscii(address), port: port === 0 ? undefined : port }
+  return Object.freeze({ address: lowerAscii(address), port: port === 0 ? undefined : port })
 }
 
 /** The port in value[start, end): 0 when empty, -1 when invalid. */

@@ -1,0 +1,325 @@
+// Throughput and latency overhead of tracing, for Express 5, Koa 3 (with
+// @koa/router) and Fastify 5 hello-world apps (bench/apps/), each run as
+//
+//   bare           the app alone
+//   context        plus one AsyncLocalStorage scope per request: Node's floor
+//   spanline       plus the explicit Spanline adapter, OTLP/HTTP protobuf to a local sink
+//   spanline-auto  the bare app under `node --import @spanline/auto`, configured by OTEL_* only
+//   otel           the bare app under OpenTelemetry JS 2.x (bench/lib/otel-preload.cjs)
+//
+// Every run starts a fresh server (with the Node running this script),
+// warms it up, loads it for --duration seconds, then waits for the tracer's
+// batch to reach the sink and reads the span count. Variants alternate
+// within each round (bare, context, ..., otel, bare, ...) so that a machine
+// that drifts affects all of them alike; ratios are taken within a round.
+//
+//   node bench/throughput.mjs [--rounds 3] [--duration 10] [--warmup 2] [--connections 50]
+//                             [--frameworks express,koa,fastify] [--variants bare,context,...]
+//                             [--json FILE] [--cpu-prof DIR]
+//
+// --cpu-prof DIR passes `--cpu-prof --cpu-prof-dir DIR` to each server (list
+// the hottest functions with `node bench/profile-top.mjs DIR/*.cpuprofile`).
+// Prints a markdown table on stdout, progress on stderr; exits non-zero when
+// any run failed.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { request } from 'node:http'
+import { cpus, platform, arch } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { loadGenerator, runLoad } from './lib/load.mjs'
+import { ensureOtel } from './lib/otel-deps.mjs'
+import { coreBusySeconds, processCpuSeconds } from './lib/cpu.mjs'
+import { listeningPort, peakRssKb, pinned, pinning, start, stop } from './lib/processes.mjs'
+import { median } from './lib/stats.mjs'
+import { markdown, summarize } from './lib/throughput-report.mjs'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const FRAMEWORKS = ['express', 'koa', 'fastify']
+const VARIANTS = ['bare', 'context', 'spanline', 'spanline-auto', 'otel']
+const SERVER_CORE = 0
+const CLIENT_CORE = 1 // load generator and sink
+// Both tracers' default batch delay (OTEL_BSP_SCHEDULE_DELAY): the last,
+// partial batch of a run reaches the sink at most this long after the load.
+const BATCH_DELAY_MS = 5000
+
+const { values: args } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '3' },
+    duration: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '2' },
+    connections: { type: 'string', default: '50' },
+    frameworks: { type: 'string', default: FRAMEWORKS.join(',') },
+    variants: { type: 'string', default: VARIANTS.join(',') },
+    json: { type: 'string' },
+    'cpu-prof': { type: 'string' },
+  },
+})
+
+function positiveInt(name, min) {
+  const n = Number(args[name])
+  if (!Number.isInteger(n) || n < min) usage(`--${name} must be an integer >= ${min}, got ${args[name]}`)
+  return n
+}
+function list(name, known) {
+  const items = args[name].split(',').map((s) => s.trim()).filter(Boolean)
+  const unknown = items.filter((s) => !known.includes(s))
+  if (unknown.length || items.length === 0) usage(`--${name}: unknown ${unknown.join(', ') || '(empty)'}; known: ${known.join(', ')}`)
+  return known.filter((k) => items.includes(k)) // canonical order
+}
+function usage(message) {
+  console.error(`throughput.mjs: ${message}`)
+  process.exit(2)
+}
+
+const rounds = positiveInt('rounds', 1)
+const duration = positiveInt('duration', 1)
+const warmup = positiveInt('warmup', 0)
+const connections = positiveInt('connections', 1)
+const frameworks = list('frameworks', FRAMEWORKS)
+const variants = list('variants', VARIANTS)
+const cpuProfDir = args['cpu-prof'] === undefined ? undefined : resolve(args['cpu-prof'])
+
+if (variants.includes('otel')) ensureOtel()
+
+// ---- the sink ----------------------------------------------------------------
+
+const sink = start(...pinned(CLIENT_CORE, process.execPath, [join(here, 'sink.mjs')]), { cwd: here })
+const sinkBase = `http://127.0.0.1:${await listeningPort(sink)}`
+
+/** A small HTTP call to 127.0.0.1 without keep-alive; resolves with the status and body. */
+function call(url, method = 'GET') {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, agent: false, timeout: 5000 }, (res) => {
+      let body = ''
+      res.setEncoding('utf8').on('data', (d) => (body += d)).on('end', () => resolve({ status: res.statusCode, body }))
+    })
+    req.on('timeout', () => req.destroy(new Error(`${method} ${url} timed out`)))
+    req.on('error', reject).end()
+  })
+}
+
+async function sinkCounts() {
+  const { status, body } = await call(`${sinkBase}/count`)
+  if (status !== 200) throw new Error(`sink answered ${status}`)
+  return JSON.parse(body)
+}
+
+/**
+ * The sink's counts once the server's last batch has arrived: for traced
+ * variants at least one batch delay after the load (the last partial batch
+ * waits for the timer), then no change for 1 s; never longer than two batch
+ * delays.
+ */
+async function settledSinkCounts(traced) {
+  const begin = Date.now()
+  const minWait = traced ? BATCH_DELAY_MS + 500 : 0
+  const maxWait = traced ? 2 * BATCH_DELAY_MS : 3000
+  let last = await sinkCounts()
+  let stableSince = Date.now()
+  for (;;) {
+    await sleep(250)
+    const now = await sinkCounts()
+    if (now.spans !== last.spans || now.exports !== last.exports) stableSince = Date.now()
+    last = now
+    const t = Date.now()
+    if ((t - begin >= minWait && t - stableSince >= 1000) || t - begin >= maxWait) return last
+  }
+}
+
+// ---- the servers -------------------------------------------------------------
+
+// The servers' environment: ours minus anything that would configure
+// tracing or preload code behind the benchmark's back.
+const baseEnv = Object.fromEntries(
+  Object.entries(process.env).filter(([k]) => !(k === 'NODE_OPTIONS' || k === 'NODE_DEBUG' || k.startsWith('OTEL_') || k.startsWith('SPANLINE_') || k.startsWith('BENCH_'))),
+)
+baseEnv.NODE_ENV = 'production'
+
+/** Node arguments and environment of one framework × variant. */
+function serverCommand(framework, variant) {
+  const app = join('apps', `${framework}.cjs`)
+  const sinkUrl = `${sinkBase}/v1/traces`
+  const service = `bench-${framework}`
+  const setups = {
+    bare: { args: [app], env: { BENCH_VARIANT: 'bare' } },
+    context: { args: [app], env: { BENCH_VARIANT: 'context' } },
+    spanline: { args: [app], env: { BENCH_VARIANT: 'spanline', BENCH_SINK_URL: sinkUrl } },
+    // The unchanged bare app; the preload is configured by the environment only.
+    'spanline-auto': {
+      args: ['--import', '@spanline/auto', app],
+      env: { BENCH_VARIANT: 'bare', OTEL_SERVICE_NAME: service, OTEL_EXPORTER_OTLP_ENDPOINT: sinkBase },
+    },
+    otel: {
+      args: ['--require', join(here, 'lib', 'otel-preload.cjs'), app],
+      env: { BENCH_VARIANT: 'bare', BENCH_SINK_URL: sinkUrl, OTEL_SERVICE_NAME: service },
+    },
+  }
+  const { args: nodeArgs, env } = setups[variant]
+  const profile = cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : []
+  return { args: [...profile, ...nodeArgs], env: { ...baseEnv, ...env } }
+}
+
+/** One request before the load: the route answers 200 with the user, so no variant measures an error page. */
+async function checkRoute(url) {
+  const { status, body } = await call(url)
+  if (status !== 200 || JSON.parse(body).id !== '42') throw new Error(`GET /users/42 answered ${status} ${body.slice(0, 200)}`)
+}
+
+async function runOnce(round, framework, variant) {
+  const traced = !['bare', 'context'].includes(variant)
+  const run = { round, framework, variant }
+  const { args: nodeArgs, env } = serverCommand(framework, variant)
+  await call(`${sinkBase}/reset`, 'POST')
+  const server = start(...pinned(SERVER_CORE, process.execPath, nodeArgs), { cwd: here, env })
+  try {
+    const url = `http://127.0.0.1:${await listeningPort(server)}/users/42`
+    await checkRoute(url)
+    const warm = warmup > 0 ? await runLoad({ url, seconds: warmup, connections, core: CLIENT_CORE }) : { requests: 0, errors: 0 }
+    const serverCpuBefore = processCpuSeconds(server.pid)
+    const serverCoreBefore = coreBusySeconds(SERVER_CORE)
+    const clientCoreBefore = coreBusySeconds(CLIENT_CORE)
+    const load = await runLoad({ url, seconds: duration, connections, core: CLIENT_CORE })
+    const serverCpu = processCpuSeconds(server.pid) - serverCpuBefore
+    const serverCoreBusy = coreBusySeconds(SERVER_CORE) - serverCoreBefore
+    const clientCoreBusy = coreBusySeconds(CLIENT_CORE) - clientCoreBefore
+    if (server.exitCode !== undefined) throw new Error(`server exited (${server.exitCode}) during the load`)
+    run.peakRssKb = peakRssKb(server.pid)
+    const counts = await settledSinkCounts(traced)
+    if (server.exitCode !== undefined) throw new Error(`server exited (${server.exitCode}) while flushing`)
+    // The server also answers the requests in flight when the load
+    // generator stops (it keeps one per connection outstanding, so
+    // `connections` of them per phase against a saturated server), and
+    // traces them: without them the spans per request would read ~1% high.
+    const phases = warmup > 0 ? 2 : 1
+    const requestsServed = 1 + warm.requests + load.requests + phases * connections
+    Object.assign(run, {
+      rps: load.rps,
+      p50Ms: load.p50Ms,
+      p99Ms: load.p99Ms,
+      requests: load.requests,
+      seconds: load.seconds,
+      // The share of its core the server used (below ~95% it was not the
+      // bottleneck: the load generator could not keep it busy, or other
+      // processes took the core), what other processes used of that core,
+      // how busy the client core was (load generator, sink, and others),
+      // and the server's requests per CPU second, which moves less than
+      // req/s on a machine that is not quiet.
+      serverCpuShare: serverCpu / load.seconds,
+      othersOnServerCore: Math.max(0, serverCoreBusy - serverCpu) / load.seconds,
+      clientCoreBusy: clientCoreBusy / load.seconds,
+      requestsPerCpuSecond: load.requests / serverCpu,
+      warmupRequests: warm.requests,
+      requestsServed,
+      loadErrors: warm.errors + load.errors,
+      spans: counts.spans,
+      spansPerRequest: counts.spans / requestsServed,
+      exports: counts.exports,
+      exportBytes: counts.bytes,
+      badExports: counts.failed,
+      spanNames: counts.names,
+    })
+  } catch (err) {
+    run.error = err.message
+  } finally {
+    await stop(server)
+  }
+  if (run.error === undefined && server.stderr.trim()) run.serverStderr = server.stderr.trim().slice(-2000)
+  return run
+}
+
+// ---- the rounds ----------------------------------------------------------------
+
+const percent = (x) => (Number.isFinite(x) ? `${Math.round(x * 100)}%` : 'n/a')
+
+function interference(shares) {
+  return shares.length ? { median: median(shares), max: Math.max(...shares) } : undefined
+}
+
+/** The versions measured: the frameworks as the apps load them, and OpenTelemetry's when it ran. */
+function versions() {
+  // From the package's entry point up to its package.json: not every
+  // package exports `./package.json` (@koa/router does not).
+  const version = (require, name) => {
+    try {
+      for (let dir = dirname(require.resolve(name)); dir !== dirname(dir); dir = dirname(dir)) {
+        const pkg = join(dir, 'package.json')
+        if (existsSync(pkg)) {
+          const { name: found, version } = JSON.parse(readFileSync(pkg, 'utf8'))
+          if (found === name) return version
+        }
+      }
+    } catch {}
+    return undefined
+  }
+  const appRequire = createRequire(join(here, 'apps', 'variant.cjs'))
+  const found = Object.fromEntries(['express', 'koa', '@koa/router', 'fastify'].map((name) => [name, version(appRequire, name)]))
+  if (variants.includes('otel')) {
+    const otelRequire = createRequire(ensureOtel())
+    for (const name of ['@opentelemetry/sdk-trace-node', '@opentelemetry/instrumentation-http', '@opentelemetry/instrumentation-express', '@opentelemetry/instrumentation-koa', '@fastify/otel']) {
+      found[name] = version(otelRequire, name)
+    }
+  }
+  return found
+}
+
+const runs = []
+const total = rounds * frameworks.length * variants.length
+console.error(
+  `throughput: Node ${process.version}, ${loadGenerator}, ${frameworks.join(',')} × ${variants.join(',')}, ` +
+    `${rounds} round(s) of ${duration} s (+${warmup} s warm-up), ${total} runs${pinning ? ', pinned' : ''}`,
+)
+for (let round = 1; round <= rounds; round++) {
+  for (const framework of frameworks) {
+    for (const variant of variants) {
+      const run = await runOnce(round, framework, variant)
+      runs.push(run)
+      const label = `[${runs.length}/${total}] round ${round} ${framework} ${variant}`
+      if (run.error !== undefined) {
+        console.error(`${label}: FAILED: ${run.error}`)
+      } else {
+        console.error(
+          `${label}: ${Math.round(run.rps)} req/s, p50 ${run.p50Ms.toFixed(2)} ms, p99 ${run.p99Ms.toFixed(2)} ms, ` +
+            `RSS ${run.peakRssKb === undefined ? 'n/a' : `${(run.peakRssKb / 1024).toFixed(0)} MB`}, ${run.spansPerRequest.toFixed(2)} spans/req, ` +
+            `server CPU ${percent(run.serverCpuShare)} (others ${percent(run.othersOnServerCore)}, client core ${percent(run.clientCoreBusy)}), ` +
+            `${Math.round(run.requestsPerCpuSecond)} req/CPU-s` +
+            (run.loadErrors ? `, ${run.loadErrors} load errors` : '') +
+            (run.badExports ? `, ${run.badExports} exports the sink could not read` : ''),
+        )
+        if (run.serverStderr) console.error(`  server stderr: ${run.serverStderr.split('\n').slice(0, 5).join('\n  ')}`)
+      }
+    }
+  }
+}
+await stop(sink)
+
+const meta = {
+  node: process.version,
+  platform: `${platform()} ${arch()}`,
+  cpus: `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}`,
+  loadGenerator: loadGenerator === 'wrk' ? 'wrk -t1' : 'autocannon',
+  connections,
+  rounds,
+  durationSeconds: duration,
+  warmupSeconds: warmup,
+  pinned: pinning,
+  batchDelayMs: BATCH_DELAY_MS,
+  // How much of the server's core other processes took, over all runs.
+  othersOnServerCore: interference(runs.map((r) => r.othersOnServerCore).filter(Number.isFinite)),
+  versions: versions(),
+  date: new Date().toISOString(),
+}
+
+const summary = summarize(runs, frameworks, variants)
+console.log(markdown(summary, meta))
+
+if (args.json) writeFileSync(args.json, `${JSON.stringify({ meta, summary, runs }, null, 2)}\n`)
+
+const failures = runs.filter((r) => r.error !== undefined)
+if (failures.length) {
+  console.error(`\n${failures.length} of ${runs.length} runs failed:`)
+  for (const r of failures) console.error(`  round ${r.round} ${r.framework} ${r.variant}: ${r.error.split('\n')[0]}`)
+  process.exitCode = 1
+}

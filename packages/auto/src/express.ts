@@ -1,9 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { createRequire } from 'node:module'
 import { getServerSpan, runWithContext, type HttpServerTracing } from '@spanline/core'
-import { instrumentExpressApp } from '@spanline/express'
 import { debug } from './diag.ts'
 import type { ModuleTarget } from './module-hooks.ts'
 import { EXPRESS_RANGE } from './version.ts'
+
+const requireAdapter = createRequire(import.meta.url)
 
 type Handle = (this: object, req: IncomingMessage, res: ServerResponse, callback: unknown) => unknown
 
@@ -29,6 +31,9 @@ export function expressTarget(tracing: HttpServerTracing): ModuleTarget {
         debug('express %s has no application.handle(); not instrumented', version)
         return
       }
+      // The adapter is loaded with the framework, not with the preload: an
+      // app that never loads Express never loads @spanline/express.
+      const { instrumentExpressApp } = requireAdapter('@spanline/express') as typeof import('@spanline/express')
       const handle = proto.handle as Handle
       proto.handle = function handleTraced(this: object, req: IncomingMessage, res: ServerResponse, callback: unknown): unknown {
         instrumentExpressApp(this)

@@ -1,7 +1,10 @@
 import { subscribe } from 'node:diagnostics_channel'
-import { tracing, type FastifyTracingOptions } from '@spanline/fastify'
+import { createRequire } from 'node:module'
+import type { FastifyTracingOptions } from '@spanline/fastify'
 import { debug } from './diag.ts'
 import { FASTIFY_RANGE, inRange } from './version.ts'
+
+const requireAdapter = createRequire(import.meta.url)
 
 interface FastifyInstance {
   readonly version?: unknown
@@ -31,6 +34,8 @@ export function installFastify(options: FastifyTracingOptions): void {
       return
     }
     try {
+      // The adapter is loaded with the first instance, not with the preload.
+      const { tracing } = requireAdapter('@spanline/fastify') as typeof import('@spanline/fastify')
       fastify.register(tracing, { ...options })
     } catch (err) {
       debug('fastify %s: could not register the tracing plugin: %o', version, err)

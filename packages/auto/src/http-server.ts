@@ -1,5 +1,4 @@
-import http, { type IncomingMessage, type ServerResponse } from 'node:http'
-import https from 'node:https'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { runWithContext, type Context, type HttpServerTracing } from '@spanline/core'
 import { debug } from './diag.ts'
 
@@ -21,8 +20,12 @@ type Emit = (this: unknown, event: string | symbol, ...args: unknown[]) => boole
  * differently once Node's AsyncContextFrame replaces async_hooks.
  */
 export function installHttpServer(tracing: HttpServerTracing): void {
-  wrapEmit(http.Server.prototype as unknown as { emit: Emit }, tracing)
-  wrapEmit(https.Server.prototype as unknown as { emit: Emit }, tracing)
+  // process.getBuiltinModule, not `import http from 'node:http'`: an ES
+  // import builds the builtin's ESM facade, which reads every export, and
+  // node:http's lazy WebSocket getters (Node 22+) then load all of undici
+  // (some 30 ms of start-up on Node 24).
+  wrapEmit(process.getBuiltinModule('node:http').Server.prototype as unknown as { emit: Emit }, tracing)
+  wrapEmit(process.getBuiltinModule('node:https').Server.prototype as unknown as { emit: Emit }, tracing)
 }
 
 function wrapEmit(proto: { emit: Emit }, tracing: HttpServerTracing): void {

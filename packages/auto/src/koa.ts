@@ -1,8 +1,10 @@
+import { createRequire } from 'node:module'
 import type { HttpServerOptions } from '@spanline/core'
-import { tracing } from '@spanline/koa'
 import { debug } from './diag.ts'
 import type { ModuleTarget } from './module-hooks.ts'
 import { KOA_RANGE } from './version.ts'
+
+const requireAdapter = createRequire(import.meta.url)
 
 type Callback = (this: { middleware?: unknown }, ...args: unknown[]) => unknown
 
@@ -26,6 +28,8 @@ export function koaTarget(options: HttpServerOptions): ModuleTarget {
         debug('koa %s has no Application.prototype.callback(); not instrumented', version)
         return
       }
+      // The adapter is loaded with the framework, not with the preload.
+      const { tracing } = requireAdapter('@spanline/koa') as typeof import('@spanline/koa')
       const middleware = tracing(options)
       const callback = proto.callback as Callback
       proto.callback = function callbackTraced(this: { middleware?: unknown }): unknown {

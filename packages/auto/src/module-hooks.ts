@@ -28,7 +28,6 @@
  * major costs route names, never a broken app. Modules loaded before the
  * preload (require.cache) are patched at install time.
  */
-import { readFileSync } from 'node:fs'
 import Module from 'node:module'
 import { sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -185,7 +184,9 @@ export class EntryWatcher {
       found = null
       const target = candidate.target
       try {
-        const pkg = JSON.parse(readFileSync(dir + sep + 'package.json', 'utf8')) as { name?: unknown; version?: unknown }
+        // node:fs by process.getBuiltinModule: an ES import of it would build its
+        // ESM facade (every export read) at every start-up, for this one call.
+        const pkg = JSON.parse(process.getBuiltinModule('node:fs').readFileSync(dir + sep + 'package.json', 'utf8')) as { name?: unknown; version?: unknown }
         if (pkg.name !== target.name) {
           // Some other package in a folder of that name: not ours to touch.
         } else if (!inRange(pkg.version, target.range)) {

@@ -115,3 +115,31 @@ describe('loading the app\'s own modules', () => {
     expect(stderr.split('\n').filter((l) => l.includes('koa') && !l.includes('instrumented http-server'))).toEqual([])
   })
 })
+
+describe('what the preload loads at start-up', () => {
+  // Start-up cost (README, "Start-up cost"): nothing the app may never use.
+  const probe = `
+    const loaded = process.moduleLoadList
+    console.log(JSON.stringify({
+      entry: require('node:path').basename(require.resolve('@spanline/auto')),
+      requireModule: process.features.require_module === true,
+      undici: loaded.some((m) => m.includes('undici')),
+      zlib: loaded.includes('NativeModule zlib'),
+    }))`
+
+  it.each(['--import', '--require'])('%s @spanline/auto: the synchronous entry where require(esm) exists; neither undici nor zlib', (flag) => {
+    const res = spawnSync(process.execPath, [flag, '@spanline/auto', '-e', probe], {
+      cwd: join(__dirname, 'fixtures'),
+      encoding: 'utf8',
+      env: cleanEnv({ OTEL_TRACES_EXPORTER: 'otlp' }),
+    })
+    expect(res.status).toBe(0)
+    const out = JSON.parse(res.stdout) as { entry: string; requireModule: boolean; undici: boolean; zlib: boolean }
+    // "module-sync": the graph behind the entry is loaded with require(), synchronously.
+    expect(out.entry).toBe(out.requireModule ? 'index-sync.js' : 'index.js')
+    // node:http is taken without its ESM facade, whose WebSocket getters would load undici (Node 22+).
+    expect(out.undici).toBe(false)
+    // The OTLP exporter takes node:zlib only to gzip.
+    expect(out.zlib).toBe(false)
+  })
+})

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs'
 import { warnOnce } from '../../diag.ts'
 import { envInteger, envString, WARN_INVALID_ENV, type Env } from '../../env.ts'
 import { ERR_INVALID_ARGUMENT, TracingError } from '../../errors.ts'
@@ -172,6 +171,9 @@ function resolveCompression(options: OtlpExporterOptions, env: Env): OtlpCompres
 }
 
 function resolveCertificate(env: Env): Buffer | undefined {
+  // node:fs by process.getBuiltinModule, not an import: an ES import builds
+  // node:fs's ESM facade (every export read), a cost of every start-up.
+  const { readFileSync } = process.getBuiltinModule('node:fs')
   for (const name of ['OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE', 'OTEL_EXPORTER_OTLP_CERTIFICATE']) {
     const file = envString(env, name)
     if (file === undefined) continue

@@ -21,6 +21,7 @@ import {
   W3CTraceContextPropagator,
 } from '@spanline/core'
 import { ensureOtel } from './lib/otel-deps.mjs'
+import { median } from './lib/stats.mjs'
 
 const { values: args } = parseArgs({
   options: {
@@ -41,11 +42,6 @@ const otelCore = otelRequire('@opentelemetry/core')
 const otelResources = otelRequire('@opentelemetry/resources')
 const { ProtobufTraceSerializer, JsonTraceSerializer } = otelRequire('@opentelemetry/otlp-transformer')
 const otelVersion = otelRequire('@opentelemetry/sdk-trace-base/package.json').version
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
-}
 
 // ---- Spanline -------------------------------------------------------------
 
@@ -73,12 +69,12 @@ function spanlineTracer(exporter) {
 
 // ---- OpenTelemetry ---------------------------------------------------------
 
-function otelExporter(serializer) {
+function otelExporter(encode) {
   return {
     encoded: 0,
     bytes: 0,
     export(spans, done) {
-      this.bytes += serializer.serializeRequest(spans).length
+      this.bytes += encode(spans).length
       this.encoded += spans.length
       done({ code: 0 })
     },
@@ -124,9 +120,14 @@ async function spanRound(startSpan, flush, n) {
   return ((c.user + c.system) * 1000) / n
 }
 
-function setup(name, withExport) {
+/**
+ * A library's span loop: with `encode` (a batch → bytes function), spans go
+ * through its batch processor into an exporter that only encodes; without,
+ * into a processor that does nothing.
+ */
+function setup(name, encode) {
   if (name === 'spanline') {
-    const exporter = withExport ? spanlineExporter(encodeProtobuf) : undefined
+    const exporter = encode === undefined ? undefined : spanlineExporter(encode)
     const tracer = spanlineTracer(exporter)
     const options = { kind: SpanKind.SERVER }
     return {
@@ -134,7 +135,7 @@ function setup(name, withExport) {
       run: (n) => spanRound((spanName) => tracer.startSpan(spanName, options), () => tracer.forceFlush(), n),
     }
   }
-  const exporter = withExport ? otelExporter(ProtobufTraceSerializer) : undefined
+  const exporter = encode === undefined ? undefined : otelExporter(encode)
   const { provider, tracer } = otelTracer(exporter)
   const options = { kind: otelApi.SpanKind.SERVER }
   return {
@@ -143,8 +144,19 @@ function setup(name, withExport) {
   }
 }
 
+const ENCODERS = {
+  spanline: { protobuf: encodeProtobuf, json: (spans) => Buffer.from(encodeJson(spans)) },
+  opentelemetry: {
+    protobuf: (spans) => ProtobufTraceSerializer.serializeRequest(spans),
+    json: (spans) => JsonTraceSerializer.serializeRequest(spans),
+  },
+}
+
 async function compareSpans(withExport) {
-  const libs = { spanline: setup('spanline', withExport), opentelemetry: setup('otel', withExport) }
+  const libs = {
+    spanline: setup('spanline', withExport ? ENCODERS.spanline.protobuf : undefined),
+    opentelemetry: setup('otel', withExport ? ENCODERS.opentelemetry.protobuf : undefined),
+  }
   const times = { spanline: [], opentelemetry: [] }
   for (const lib of Object.values(libs)) await lib.run(SPANS / 2) // warm up
   for (let r = 0; r < ROUNDS; r++) {
@@ -197,20 +209,10 @@ function compareTraceparent() {
 
 async function bytesPerSpan() {
   const out = {}
-  const encoders = {
-    spanline: { protobuf: encodeProtobuf, json: (s) => Buffer.from(encodeJson(s)) },
-    opentelemetry: {
-      protobuf: (s) => ProtobufTraceSerializer.serializeRequest(s),
-      json: (s) => JsonTraceSerializer.serializeRequest(s),
-    },
-  }
-  for (const [lib, encs] of Object.entries(encoders)) {
+  for (const [lib, formats] of Object.entries(ENCODERS)) {
     out[lib] = {}
-    for (const [format, encode] of Object.entries(encs)) {
-      const exporter = lib === 'spanline' ? spanlineExporter(encode) : otelExporter({ serializeRequest: encode })
-      const { run } = lib === 'spanline'
-        ? { run: (n) => { const t = spanlineTracer(exporter); return spanRound((name) => t.startSpan(name, { kind: SpanKind.SERVER }), () => t.forceFlush(), n) } }
-        : { run: (n) => { const { provider, tracer } = otelTracer(exporter); return spanRound((name) => tracer.startSpan(name, { kind: otelApi.SpanKind.SERVER }), () => provider.forceFlush(), n) } }
+    for (const [format, encode] of Object.entries(formats)) {
+      const { exporter, run } = setup(lib === 'spanline' ? 'spanline' : 'otel', encode)
       await run(BATCH * 20)
       out[lib][format] = exporter.bytes / exporter.encoded
     }

@@ -1,7 +1,7 @@
 // The functions with the most self time in V8 CPU profiles (`node --cpu-prof`,
 // or `bench/throughput.mjs --cpu-prof DIR`), summed over all the files given:
 //
-//   node bench/profile-top.mjs /tmp/prof/*.cpuprofile [--top 15] [--by-file]
+//   node bench/profile-top.mjs .cache/prof/*.cpuprofile [--top 15] [--by-file]
 //
 // Self time is the time a sample was taken in the function itself (not in
 // what it called): where the CPU actually went. Percentages are of the busy

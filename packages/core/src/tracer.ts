@@ -253,19 +253,19 @@ export class Tracer {
     let traceId: string | undefined
 
     if (suppressed || pipeline.shutDown) {
-      traceId = parent === undefined ? rootTraceIdBytes!.toString('hex', rootTraceIdAt, rootTraceIdAt + 16) : parent.traceId
+      traceId = traceIdHex(parent, rootTraceIdBytes, rootTraceIdAt)
       return new NonRecordingSpan(traceId, generateSpanId(), random, parent?.traceState, false)
     }
 
     if (samplerReadsTraceId(pipeline.sampler, parent)) {
-      traceId = parent === undefined ? rootTraceIdBytes!.toString('hex', rootTraceIdAt, rootTraceIdAt + 16) : parent.traceId
+      traceId = traceIdHex(parent, rootTraceIdBytes, rootTraceIdAt)
     }
     const result = sample(pipeline.sampler, parent, traceId ?? '', name, kind, options)
     const flags = result.decision === SamplingDecision.RECORD_AND_SAMPLED ? random | TraceFlags.SAMPLED : random
     const traceState = result.traceState ?? parent?.traceState
     if (result.decision === SamplingDecision.DROP || pipeline.processors.length === 0) {
       pipeline.unsampled++
-      traceId ??= parent === undefined ? rootTraceIdBytes!.toString('hex', rootTraceIdAt, rootTraceIdAt + 16) : parent.traceId
+      traceId ??= traceIdHex(parent, rootTraceIdBytes, rootTraceIdAt)
       return new NonRecordingSpan(traceId, generateSpanId(), flags, traceState, false)
     }
     pipeline.started++
@@ -375,6 +375,11 @@ export class Tracer {
   shutdown(): Promise<void> {
     return this.#pipeline.shutdown()
   }
+}
+
+/** The new span's trace id as hex: the parent's, or a root's from its bytes in the id pool. */
+function traceIdHex(parent: SpanContext | undefined, rootBytes: Buffer | null, rootAt: number): string {
+  return parent === undefined ? rootBytes!.toString('hex', rootAt, rootAt + 16) : parent.traceId
 }
 
 function isContext(value: Context | SpanContext): value is Context {

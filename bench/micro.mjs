@@ -45,9 +45,15 @@ const otelVersion = otelRequire('@opentelemetry/sdk-trace-base/package.json').ve
 
 // ---- Spanline -------------------------------------------------------------
 
-/** An exporter that encodes each batch as a real one would and sends nothing. */
+/**
+ * An exporter that encodes each batch as a real one would and sends nothing.
+ * For protobuf it does what OtlpHttpExporter does: it takes exportProtobuf()
+ * bodies, which the batch processor encodes span by span as they end (see
+ * packages/core/src/export/otlp/span-queue.ts); other encodings get the span
+ * objects in export().
+ */
 function spanlineExporter(encode) {
-  return {
+  const exporter = {
     encoded: 0,
     bytes: 0,
     async export(spans) {
@@ -58,6 +64,15 @@ function spanlineExporter(encode) {
     async shutdown() {},
     async forceFlush() {},
   }
+  if (encode === encodeProtobuf) {
+    exporter.export = () => Promise.reject(new Error('export() called although exportProtobuf() is offered'))
+    exporter.exportProtobuf = async (body, count) => {
+      exporter.bytes += body.length
+      exporter.encoded += count
+      return { ok: true }
+    }
+  }
+  return exporter
 }
 
 function spanlineTracer(exporter) {

@@ -46,8 +46,9 @@ export interface TracerOptions {
   readonly processors?: readonly SpanProcessor[]
   /**
    * Exporters to send spans to, each behind a batch processor (the console
-   * exporter behind a simple one). When neither this nor `processors` is
-   * given: OTEL_TRACES_EXPORTER (default `otlp`, to http://localhost:4318).
+   * exporter behind a simple one), after any `processors`. When neither this
+   * nor `processors` is given: OTEL_TRACES_EXPORTER (default `otlp`, to
+   * http://localhost:4318).
    */
   readonly exporters?: readonly SpanExporter[]
   /** A propagator, or format names (`tracecontext`, `baggage`, `b3`, `b3multi`, `none`). Default: OTEL_PROPAGATORS, else tracecontext,baggage. */
@@ -105,8 +106,9 @@ class Pipeline implements SpanPipeline {
       ...(options.resource !== undefined && { attributes: options.resource }),
     })
     this.sampler = options.sampler ?? samplerFromEnv(env)
+    // Both given: the processors, then the exporters behind theirs (neither is ignored).
     this.processors = options.processors !== undefined
-      ? options.processors.slice()
+      ? [...options.processors, ...(options.exporters !== undefined ? processorsFor(options.exporters, env) : [])]
       : processorsFor(options.exporters ?? exportersFromEnv(env), env)
     const p = options.propagator
     this.propagator = p === undefined ? propagatorFromEnv(env) : isPropagator(p) ? p : createPropagator(p as readonly string[])

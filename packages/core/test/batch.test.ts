@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process'
+import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { join } from 'node:path'
 import {
   AlwaysOffSampler,
@@ -9,10 +10,12 @@ import {
   type ReadableSpan,
   type SpanExporter,
 } from '../src/index.ts'
+import { decodeTraceRequest, type OtlpJson } from '../src/export/otlp/decode.ts'
+import { encodeProtobuf } from '../src/export/otlp/protobuf.ts'
 import { startOtlpReceiver } from '../src/testing.ts'
 import { sleep } from './helpers.ts'
 
-/** An exporter that records each batch and answers as told. */
+/** An exporter that records each batch (span names) and answers as told. */
 class RecordingExporter implements SpanExporter {
   batches: string[][] = []
   answer: () => Promise<ExportResult> = () => Promise.resolve({ ok: true })
@@ -26,8 +29,40 @@ class RecordingExporter implements SpanExporter {
   }
 }
 
+function namesIn(request: OtlpJson): string[] {
+  const names: string[] = []
+  for (const rs of (request.resourceSpans ?? []) as OtlpJson[]) {
+    for (const ss of rs.scopeSpans as OtlpJson[]) for (const span of ss.spans as OtlpJson[]) names.push(span.name as string)
+  }
+  return names
+}
+
+/**
+ * The same, taking OTLP protobuf bodies (as OtlpHttpExporter does): the
+ * processor then queues encoded spans. export() must never be called.
+ */
+class ProtobufRecordingExporter extends RecordingExporter {
+  bodies: Buffer[] = []
+  override export(): Promise<ExportResult> {
+    throw new Error('export() called on an exporter that takes protobuf bodies')
+  }
+  exportProtobuf = (body: Buffer, count: number): Promise<ExportResult> => {
+    const names = namesIn(decodeTraceRequest(body))
+    if (names.length !== count) throw new Error(`body holds ${names.length} spans, told ${count}`)
+    this.bodies.push(body)
+    this.batches.push(names)
+    return this.answer()
+  }
+}
+
+const QUEUES = [
+  ['span objects (export)', RecordingExporter],
+  ['protobuf bytes (exportProtobuf)', ProtobufRecordingExporter],
+] as const
+
+describe.each(QUEUES)('BatchSpanProcessor, queueing %s', (_kind, Exporter) => {
 function setup(options: ConstructorParameters<typeof BatchSpanProcessor>[1] = {}) {
-  const exporter = new RecordingExporter()
+  const exporter = new Exporter()
   const processor = new BatchSpanProcessor(exporter, { env: {}, ...options })
   const tracer = createTracer({ env: {}, processors: [processor] })
   const end = (n: number, prefix = 's'): void => {
@@ -36,7 +71,6 @@ function setup(options: ConstructorParameters<typeof BatchSpanProcessor>[1] = {}
   return { exporter, processor, tracer, end }
 }
 
-describe('BatchSpanProcessor', () => {
   it('sends a batch as soon as it is full, and the rest after the delay', async () => {
     const { exporter, end, processor } = setup({ maxExportBatchSize: 3, scheduledDelayMillis: 50 })
     end(7)
@@ -98,7 +132,7 @@ describe('BatchSpanProcessor', () => {
   })
 
   it('never exports unsampled spans', async () => {
-    const exporter = new RecordingExporter()
+    const exporter = new Exporter()
     const tracer = createTracer({ env: {}, sampler: new AlwaysOffSampler(), processors: [new BatchSpanProcessor(exporter, { env: {} })] })
     tracer.startSpan('x').end()
     await tracer.forceFlush()
@@ -107,7 +141,7 @@ describe('BatchSpanProcessor', () => {
   })
 
   it('reads OTEL_BSP_* and rejects bad options in code', async () => {
-    const exporter = new RecordingExporter()
+    const exporter = new Exporter()
     const p = new BatchSpanProcessor(exporter, { env: { OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '2', OTEL_BSP_SCHEDULE_DELAY: '60000', OTEL_BSP_MAX_QUEUE_SIZE: '3' } })
     const tracer = createTracer({ env: {}, processors: [p] })
     for (let i = 0; i < 6; i++) tracer.startSpan(`e${i}`).end()
@@ -117,6 +151,71 @@ describe('BatchSpanProcessor', () => {
     expect(() => new BatchSpanProcessor(exporter, { maxQueueSize: 0 })).toThrow(TracingError)
     expect(() => new BatchSpanProcessor(exporter, { bogus: 1 } as never)).toThrow(/unknown batch option "bogus"/)
     expect(() => new BatchSpanProcessor({} as never)).toThrow(/exporter/)
+  })
+})
+
+describe('createTracer with both processors and exporters', () => {
+  it('uses both: the exporters get batch processors after the given processors', async () => {
+    const viaProcessor = new RecordingExporter()
+    const viaExporter = new RecordingExporter()
+    const tracer = createTracer({ env: {}, processors: [new BatchSpanProcessor(viaProcessor, { env: {} })], exporters: [viaExporter] })
+    tracer.startSpan('both').end()
+    await tracer.forceFlush()
+    expect(viaProcessor.batches).toEqual([['both']])
+    expect(viaExporter.batches).toEqual([['both']])
+  })
+})
+
+describe('BatchSpanProcessor with an exporter that takes protobuf bodies', () => {
+  it('sends the same request bytes as encoding the span objects at export', async () => {
+    const objects = new RecordingExporter()
+    const spansSeen: ReadableSpan[] = []
+    objects.export = (spans) => {
+      spansSeen.push(...spans)
+      return Promise.resolve({ ok: true })
+    }
+    const bytes = new ProtobufRecordingExporter()
+    const processors = [new BatchSpanProcessor(objects, { env: {}, maxExportBatchSize: 1000 }), new BatchSpanProcessor(bytes, { env: {}, maxExportBatchSize: 1000 })]
+    const tracer = createTracer({ env: {}, serviceName: 'svc', processors })
+    const other = tracer.getTracer('other', '2.0.0')
+    for (let i = 0; i < 20; i++) {
+      const span = (i % 3 === 0 ? other : tracer).startSpan(`op ${i}`, { attributes: { i, 'http.request.method': 'GET' } })
+      if (i % 5 === 0) span.addEvent('tick', { n: i })
+      span.end()
+    }
+    await tracer.forceFlush()
+    expect(bytes.bodies).toHaveLength(1)
+    expect(spansSeen).toHaveLength(20)
+    expect(bytes.bodies[0]!.equals(encodeProtobuf(spansSeen))).toBe(true)
+  })
+
+  it('drops and counts a span that cannot be encoded, without throwing into end()', async () => {
+    const exporter = new ProtobufRecordingExporter()
+    const processor = new BatchSpanProcessor(exporter, { env: {}, scheduledDelayMillis: 60_000 })
+    const tracer = createTracer({ env: {}, processors: [processor] })
+    tracer.startSpan('before').end()
+    // A span object whose fields throw when read (a foreign or broken ReadableSpan).
+    const broken = new Proxy({ traceFlags: 1 }, {
+      get(target, key) {
+        if (key === 'traceFlags') return target.traceFlags
+        throw new Error(`cannot read ${String(key)}`)
+      },
+    }) as unknown as ReadableSpan
+    const warnings: string[] = []
+    const onDiagnostic = (d: unknown): void => {
+      warnings.push((d as { code: string }).code)
+    }
+    subscribe('spanline:diagnostic', onDiagnostic)
+    try {
+      expect(() => processor.onEnd(broken)).not.toThrow()
+      tracer.startSpan('after').end()
+      await processor.forceFlush()
+    } finally {
+      unsubscribe('spanline:diagnostic', onDiagnostic)
+    }
+    expect(exporter.batches).toEqual([['before', 'after']])
+    expect(processor.stats()).toMatchObject({ exported: 2, dropped: { exportFailed: 1 }, queued: 0 })
+    expect(warnings).toContain('SPANLINE_ENCODE_FAILED')
   })
 })
 

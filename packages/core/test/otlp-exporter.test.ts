@@ -188,6 +188,43 @@ describe('OTLP/HTTP exporter against a local receiver', () => {
     expect(receiver.spans().map((s) => s.name)).toEqual(['one', 'two'])
     expect(tracer.stats()).toMatchObject({ started: 2, exported: 2, exportFailures: 0 })
   })
+
+  it.each([
+    ['http/protobuf', 'none', 'application/x-protobuf', true],
+    ['http/protobuf', 'gzip', 'application/x-protobuf', true],
+    ['http/json', 'none', 'application/json', false],
+    ['http/json', 'gzip', 'application/json', false],
+  ] as const)('through the batch processor with %s and compression %s: every span arrives, in batches', async (protocol, compression, type, takesBodies) => {
+    const exporter = new OtlpHttpExporter({ url: receiver.url, protocol, compression, env: {} })
+    // Protobuf bodies are encoded span by span in the batch processor; JSON at export.
+    expect(typeof exporter.exportProtobuf === 'function').toBe(takesBodies)
+    const tracer: Tracer = createTracer({ env: {}, serviceName: 'e2e', exporters: [exporter] })
+    const lib = tracer.getTracer('lib', '1.0.0')
+    const names: string[] = []
+    for (let i = 0; i < 1100; i++) {
+      const name = `op ${i} ${'é'.repeat(i % 50)}`
+      names.push(name)
+      const span = (i % 4 === 0 ? lib : tracer).startSpan(name, { kind: SpanKind.SERVER, attributes: { 'url.path': `/users/${i}`, 'http.response.status_code': 200 } })
+      span.end()
+    }
+    await tracer.shutdown()
+    expect(receiver.requests.length).toBeGreaterThanOrEqual(3) // batches of at most 512
+    for (const r of receiver.requests) {
+      expect(r.headers['content-type']).toBe(type)
+      expect(r.headers['content-encoding']).toBe(compression === 'gzip' ? 'gzip' : undefined)
+    }
+    const got = receiver.spans()
+    expect(got.map((s) => s.name).sort()).toEqual([...names].sort())
+    const byName = new Map(got.map((s) => [s.name, s]))
+    expect(byName.get(names[4]!)!.attributes).toEqual({ 'url.path': '/users/4', 'http.response.status_code': 200 })
+    expect(byName.get(names[4]!)!.scope).toEqual({ name: 'lib', version: '1.0.0' })
+    expect(tracer.stats()).toMatchObject({ started: 1100, exported: 1100, exportFailures: 0, dropped: { queueFull: 0, exportFailed: 0 } })
+    // After shutdown: refused, not sent.
+    const sent = receiver.requests.length
+    expect(await exporter.export(someSpans())).toMatchObject({ ok: false })
+    if (takesBodies) expect(await exporter.exportProtobuf!(Buffer.alloc(0), 0)).toMatchObject({ ok: false })
+    expect(receiver.requests).toHaveLength(sent)
+  })
 })
 
 describe('https', () => {

@@ -3,6 +3,7 @@ import { envInteger, type Env } from '../env.ts'
 import { ERR_INVALID_ARGUMENT, TracingError } from '../errors.ts'
 import type { ReadableSpan } from '../span.ts'
 import { TraceFlags } from '../types.ts'
+import { ProtobufSpanQueue, type EncodedBatch } from './otlp/span-queue.ts'
 import type { ExportResult, SpanExporter, SpanProcessor } from './processor.ts'
 
 export interface BatchOptions {
@@ -67,7 +68,8 @@ function onBeforeExit(): void {
 
 /**
  * Collects ended spans and exports them in batches, off the request path:
- * onEnd() only pushes onto a bounded queue. A batch leaves when it is full or
+ * onEnd() only pushes onto a bounded queue (for an exporter with
+ * exportProtobuf(), the span's OTLP protobuf bytes: see span-queue.ts). A batch leaves when it is full or
  * when the oldest span has waited scheduledDelayMillis; one export runs at a
  * time. When the queue is full new spans are dropped and counted, never
  * buffered without bound. Timers are unref()ed: tracing never keeps a process
@@ -81,6 +83,8 @@ export class BatchSpanProcessor implements SpanProcessor {
   readonly #delay: number
   readonly #timeout: number
   #queue: ReadableSpan[] = []
+  /** Set when the exporter takes OTLP protobuf bodies: spans queue as bytes, and #queue stays empty. */
+  readonly #encoded: ProtobufSpanQueue | undefined
   #timer: NodeJS.Timeout | undefined = undefined
   #inFlight: Promise<void> | undefined = undefined
   #shutdown: Promise<void> | undefined = undefined
@@ -102,6 +106,7 @@ export class BatchSpanProcessor implements SpanProcessor {
     }
     const env = options.env ?? process.env
     this.#exporter = exporter
+    this.#encoded = typeof exporter.exportProtobuf === 'function' ? new ProtobufSpanQueue() : undefined
     this.#maxQueueSize = resolve(options, 'maxQueueSize', 'OTEL_BSP_MAX_QUEUE_SIZE', 2048, env)
     // The spec requires batch <= queue; a larger batch could never fill.
     this.#maxBatch = Math.min(resolve(options, 'maxExportBatchSize', 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 512, env), this.#maxQueueSize)
@@ -122,7 +127,8 @@ export class BatchSpanProcessor implements SpanProcessor {
       this.#stats.dropped.afterShutdown++
       return
     }
-    if (this.#queue.length >= this.#maxQueueSize) {
+    const queued = this.#size
+    if (queued >= this.#maxQueueSize) {
       // One line per process, not per span: losing spans must not be silent,
       // and must not flood the app's logs either. The count is in stats().
       if (this.#stats.dropped.queueFull++ === 0) {
@@ -131,8 +137,18 @@ export class BatchSpanProcessor implements SpanProcessor {
       }
       return
     }
-    this.#queue.push(span)
-    if (this.#queue.length >= this.#maxBatch) this.#kick()
+    if (this.#encoded === undefined) this.#queue.push(span)
+    else {
+      try {
+        this.#encoded.push(span)
+      } catch (err) {
+        // Not thrown into the app's span.end(); counted like a failed export.
+        this.#stats.dropped.exportFailed++
+        warnOnce('SPANLINE_ENCODE_FAILED', `a span could not be encoded and was dropped: ${(err as Error | undefined)?.message ?? String(err)}`)
+        return
+      }
+    }
+    if (queued + 1 >= this.#maxBatch) this.#kick()
     else if (this.#timer === undefined) {
       this.#timer = setTimeout(BatchSpanProcessor.#onTimer, this.#delay, this)
       this.#timer.unref()
@@ -142,12 +158,16 @@ export class BatchSpanProcessor implements SpanProcessor {
   /** Counters since creation (a copy). */
   stats(): ProcessorStats {
     const s = this.#stats
-    return { ...s, dropped: { ...s.dropped }, queued: this.#queue.length }
+    return { ...s, dropped: { ...s.dropped }, queued: this.#size }
+  }
+
+  get #size(): number {
+    return this.#encoded === undefined ? this.#queue.length : this.#encoded.length
   }
 
   /** Exports everything queued now, in batches, and waits for it. */
   async forceFlush(): Promise<void> {
-    while (this.#queue.length > 0 || this.#inFlight !== undefined) {
+    while (this.#size > 0 || this.#inFlight !== undefined) {
       if (this.#inFlight !== undefined) await this.#inFlight
       else this.#kick()
     }
@@ -177,9 +197,10 @@ export class BatchSpanProcessor implements SpanProcessor {
       clearTimeout(this.#timer)
       this.#timer = undefined
     }
-    if (this.#inFlight !== undefined || this.#queue.length === 0) return
-    let batch: ReadableSpan[]
-    if (this.#queue.length <= this.#maxBatch) {
+    if (this.#inFlight !== undefined || this.#size === 0) return
+    let batch: ReadableSpan[] | EncodedBatch
+    if (this.#encoded !== undefined) batch = this.#encoded.take(this.#maxBatch)
+    else if (this.#queue.length <= this.#maxBatch) {
       // The common case: hand over the whole array, no copy.
       batch = this.#queue
       this.#queue = []
@@ -190,15 +211,17 @@ export class BatchSpanProcessor implements SpanProcessor {
       this.#inFlight = undefined
       // More spans arrived meanwhile: a full batch goes now, a partial one
       // waits for the delay like any other.
-      if (this.#queue.length >= this.#maxBatch) this.#kick()
-      else if (this.#queue.length > 0 && this.#timer === undefined && this.#shutdown === undefined) {
+      const size = this.#size
+      if (size >= this.#maxBatch) this.#kick()
+      else if (size > 0 && this.#timer === undefined && this.#shutdown === undefined) {
         this.#timer = setTimeout(BatchSpanProcessor.#onTimer, this.#delay, this)
         this.#timer.unref()
       }
     })
   }
 
-  async #export(batch: ReadableSpan[]): Promise<void> {
+  async #export(batch: ReadableSpan[] | EncodedBatch): Promise<void> {
+    const count = Array.isArray(batch) ? batch.length : (batch as EncodedBatch).count
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<ExportResult>((resolve) => {
       timer = setTimeout(resolve, this.#timeout, { ok: false, error: new Error(`export timed out after ${this.#timeout} ms`) })
@@ -206,20 +229,23 @@ export class BatchSpanProcessor implements SpanProcessor {
     })
     let result: ExportResult
     try {
-      result = await Promise.race([this.#exporter.export(batch), timeout])
+      const exporting = Array.isArray(batch)
+        ? this.#exporter.export(batch)
+        : this.#exporter.exportProtobuf!((batch as EncodedBatch).body, count)
+      result = await Promise.race([exporting, timeout])
     } catch (err) {
       result = { ok: false, error: err instanceof Error ? err : new Error(String(err)) }
     } finally {
       clearTimeout(timer)
     }
     if (result.ok) {
-      const rejected = Math.min(result.rejected ?? 0, batch.length)
-      this.#stats.exported += batch.length - rejected
+      const rejected = Math.min(result.rejected ?? 0, count)
+      this.#stats.exported += count - rejected
       this.#stats.dropped.rejected += rejected
     } else {
       this.#stats.exportFailures++
-      this.#stats.dropped.exportFailed += batch.length
-      debug('export of %d spans failed: %s', batch.length, result.error?.message)
+      this.#stats.dropped.exportFailed += count
+      debug('export of %d spans failed: %s', count, result.error?.message)
     }
   }
 

@@ -15,6 +15,14 @@ export interface ExportResult {
 export interface SpanExporter {
   /** Exports a batch. Must not throw synchronously; a rejection counts as a failure. */
   export(spans: readonly ReadableSpan[]): Promise<ExportResult>
+  /**
+   * Optional, for exporters that send OTLP protobuf: exports `spanCount` spans
+   * already encoded as an ExportTraceServiceRequest `body`. With it, the batch
+   * processor encodes each span as it ends and queues bytes rather than span
+   * objects (which the garbage collector would otherwise have to promote and
+   * trace while they wait), then calls this instead of export().
+   */
+  readonly exportProtobuf?: ((body: Buffer, spanCount: number) => Promise<ExportResult>) | undefined
   forceFlush?(): Promise<void>
   shutdown(): Promise<void>
 }

@@ -55,6 +55,12 @@ export class OtlpHttpExporter implements SpanExporter {
   readonly #headers: Record<string, string>
   readonly #inFlight = new Set<Promise<ExportResult>>()
   #shutdown = false
+  /**
+   * With the protobuf protocol (the default), the batch processor hands over
+   * request bodies it encoded span by span (see span-queue.ts); undefined
+   * with http/json, whose spans are encoded at export.
+   */
+  readonly exportProtobuf: ((body: Buffer, spanCount: number) => Promise<ExportResult>) | undefined
 
   constructor(options: OtlpExporterOptions = {}) {
     this.config = resolveOtlpConfig(options)
@@ -76,12 +82,14 @@ export class OtlpHttpExporter implements SpanExporter {
       'content-type': this.config.protocol === 'http/json' ? 'application/json' : 'application/x-protobuf',
     }
     if (this.config.compression === 'gzip') this.#headers['content-encoding'] = 'gzip'
+    this.exportProtobuf = this.config.protocol === 'http/protobuf' ? (body, spanCount) => this.#track(this.#exportBody(body, spanCount)) : undefined
   }
 
   export(spans: readonly ReadableSpan[]): Promise<ExportResult> {
-    if (this.#shutdown) return Promise.resolve({ ok: false, error: new Error('OTLP exporter is shut down') })
-    if (spans.length === 0) return Promise.resolve({ ok: true })
-    const p = this.#export(spans)
+    return this.#track(this.#export(spans))
+  }
+
+  #track(p: Promise<ExportResult>): Promise<ExportResult> {
     this.#inFlight.add(p)
     void p.finally(() => this.#inFlight.delete(p))
     return p
@@ -99,13 +107,28 @@ export class OtlpHttpExporter implements SpanExporter {
   }
 
   async #export(spans: readonly ReadableSpan[]): Promise<ExportResult> {
-    const deadline = Date.now() + this.config.timeoutMillis
-    let body: Uint8Array
+    if (this.#shutdown) return SHUT_DOWN
+    if (spans.length === 0) return { ok: true }
+    let body: Buffer
     try {
       body = this.config.protocol === 'http/json' ? Buffer.from(encodeJson(spans)) : encodeProtobuf(spans)
-      if (this.config.compression === 'gzip') body = await gzip(body)
     } catch (err) {
       return fail('encode', `could not encode ${spans.length} spans: ${(err as Error).message}`)
+    }
+    return this.#exportBody(body, spans.length)
+  }
+
+  /** Compresses (if configured) and sends one encoded request, retrying within the export timeout. */
+  async #exportBody(encoded: Buffer, spanCount: number): Promise<ExportResult> {
+    if (this.#shutdown) return SHUT_DOWN
+    const deadline = Date.now() + this.config.timeoutMillis
+    let body: Uint8Array = encoded
+    if (this.config.compression === 'gzip') {
+      try {
+        body = await gzip(encoded)
+      } catch (err) {
+        return fail('encode', `could not compress ${spanCount} spans: ${(err as Error).message}`)
+      }
     }
     for (let attempt = 1; ; attempt++) {
       // Network errors are kept as data, not tested with instanceof: errors
@@ -194,6 +217,8 @@ export class OtlpHttpExporter implements SpanExporter {
     })
   }
 }
+
+const SHUT_DOWN: ExportResult = { ok: false, error: new Error('OTLP exporter is shut down') }
 
 function fail(kind: string, message: string): ExportResult {
   warnOnce(`SPANLINE_EXPORT_FAILED_${kind.toUpperCase()}`, message)

@@ -11,6 +11,7 @@ import { InMemorySpanExporter } from '../memory.ts'
 import { SimpleSpanProcessor } from '../processor.ts'
 import { encodeJson } from './json.ts'
 import { encodeProtobuf } from './protobuf.ts'
+import { ProtobufSpanQueue } from './span-queue.ts'
 import { ProtoWriter } from './writer.ts'
 
 // The decoder is protobufjs reading the official .proto files
@@ -476,6 +477,113 @@ describe('encodeProtobuf', () => {
       }),
       { numRuns: 300 },
     )
+  })
+})
+
+describe('ProtobufSpanQueue (spans encoded as they end, taken as request bodies)', () => {
+  const { spans } = scenario()
+
+  it('takes the very bytes encodeProtobuf writes for the same spans, across resources and scopes', () => {
+    const queue = new ProtobufSpanQueue()
+    for (const span of spans) queue.push(span)
+    expect(queue.length).toBe(6)
+    const { body, count } = queue.take(512)
+    expect(count).toBe(6)
+    expect(queue.length).toBe(0)
+    expect(body.equals(encodeProtobuf(spans))).toBe(true)
+    expect(toOtlpJson(decode(body))).toEqual(expectedRequest(spans))
+  })
+
+  it('takes the oldest spans first, at most the batch size, for any order of pushes and takes (property)', () => {
+    // Spans of two resources and three scopes (two of them equal by name and version), in random order.
+    const exporter = new InMemorySpanExporter()
+    const a = createTracer({ env: {}, serviceName: 'a', processors: [new SimpleSpanProcessor(exporter)] })
+    const b = createTracer({ env: {}, serviceName: 'b', processors: [new SimpleSpanProcessor(exporter)] })
+    const makers = [a, b, a.getTracer('lib', '1'), a.getTracer('lib', '1'), b.getTracer('lib')]
+    const op = fc.oneof(
+      fc.record({ push: fc.integer({ min: 0, max: makers.length - 1 }), events: fc.nat(2), name: fc.string({ maxLength: 60 }) }),
+      fc.record({ take: fc.integer({ min: 1, max: 8 }) }),
+    )
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+        const queue = new ProtobufSpanQueue()
+        const pending: ReadableSpan[] = []
+        for (const o of ops) {
+          if ('push' in o) {
+            exporter.reset()
+            const span = makers[o.push]!.startSpan(o.name, { attributes: { 'url.path': `/${o.name}`, n: o.events } })
+            for (let i = 0; i < o.events; i++) span.addEvent(`e${i}`)
+            span.end()
+            const ended = exporter.getFinishedSpans()[0]!
+            queue.push(ended)
+            pending.push(ended)
+          } else if (pending.length > 0) {
+            const expected = pending.splice(0, o.take)
+            const { body, count } = queue.take(o.take)
+            expect(count).toBe(expected.length)
+            expect(body.equals(encodeProtobuf(expected))).toBe(true)
+          }
+          expect(queue.length).toBe(pending.length)
+        }
+      }),
+      { numRuns: 200 },
+    )
+  })
+
+  it('hands out bodies that later pushes and takes do not overwrite', () => {
+    const queue = new ProtobufSpanQueue()
+    for (const span of spans) queue.push(span)
+    const first = queue.take(3).body
+    const copy = Buffer.from(first)
+    for (const span of spans) queue.push(span)
+    queue.take(100)
+    queue.push(spans[0]!)
+    queue.take(1)
+    expect(first.equals(copy)).toBe(true)
+  })
+
+  it('keeps messages intact past the reserved length sizes (> 2 MiB, long strings), batch after batch', () => {
+    const exporter = new InMemorySpanExporter()
+    const tracer = createTracer({ env: {}, serviceName: 'svc', processors: [new SimpleSpanProcessor(exporter)] })
+    const big = 'ä'.repeat(1_100_000)
+    for (let i = 0; i < 1000; i++) tracer.startSpan(`small ${i}`).end()
+    tracer.startSpan('big', { attributes: { big, array: [big.slice(0, 70_000), 'y'.repeat(200)] } }).end()
+    for (let i = 0; i < 2000; i++) tracer.startSpan(`small ${i}`, { attributes: { i } }).end()
+    const many = exporter.getFinishedSpans()
+    const queue = new ProtobufSpanQueue()
+    for (const span of many) queue.push(span)
+    const whole = queue.take(5000).body
+    expect(whole.length).toBeGreaterThan(2 * 1024 * 1024)
+    expect(whole.equals(encodeProtobuf(many))).toBe(true)
+    // The arena, grown past its idle limit, is let go; the next batches still encode right.
+    for (const span of many) queue.push(span)
+    for (let from = 0; from < many.length; from += 512) {
+      expect(queue.take(512).body.equals(encodeProtobuf(many.slice(from, from + 512)))).toBe(true)
+    }
+    expect(queue.length).toBe(0)
+    queue.push(many[0]!)
+    expect(queue.take(1).body.equals(encodeProtobuf([many[0]!]))).toBe(true)
+  })
+
+  it('leaves the queue as it was when a span cannot be encoded', () => {
+    const queue = new ProtobufSpanQueue()
+    queue.push(spans[0]!)
+    // Fails halfway: after the ids, at the attributes.
+    const src = spans[1]!
+    const broken = {
+      traceId: src.traceId, spanId: src.spanId, traceFlags: src.traceFlags, traceState: src.traceState, isRemote: false,
+      parentSpanId: src.parentSpanId, parentIsRemote: src.parentIsRemote, name: src.name, kind: src.kind,
+      startTime: src.startTime, endTime: src.endTime, attributes: src.attributes, droppedAttributesCount: 0,
+      get events(): never {
+        throw new Error('broken span')
+      },
+      droppedEventsCount: 0, links: null, droppedLinksCount: 0, statusCode: src.statusCode, statusMessage: undefined,
+      resource: src.resource, scope: src.scope, ended: true,
+    } satisfies ReadableSpan
+    expect(() => queue.push(broken)).toThrow('broken span')
+    expect(queue.length).toBe(1)
+    queue.push(spans[2]!)
+    expect(queue.take(10).body.equals(encodeProtobuf([spans[0]!, spans[2]!]))).toBe(true)
   })
 })
 

@@ -7,8 +7,9 @@
  */
 import { toUnixNanosHalves } from '../../clock.ts'
 import type { TraceState } from '../../propagation/tracestate.ts'
+import type { Resource } from '../../resource.ts'
 import { RecordingSpan, type ReadableSpan } from '../../span.ts'
-import type { AttributeValue, Attributes } from '../../types.ts'
+import type { AttributeValue, Attributes, InstrumentationScope } from '../../types.ts'
 import { groupSpans, isInt64, linkFlags, spanFlags, traceStateString } from './mapping.ts'
 import { ProtoWriter } from './writer.ts'
 
@@ -84,20 +85,9 @@ export function encodeProtobuf(spans: readonly ReadableSpan[]): Buffer {
   // A little over the last batch's size, plus room for the resource.
   w.reset(512 + Math.ceil(spans.length * bytesPerSpan * 1.125))
   for (const group of groupSpans(spans)) {
-    // ResourceSpans and ScopeSpans hold the whole batch: reserve 3 length
-    // bytes (16 KiB to 2 MiB), so a full batch (512 typical spans are some
-    // 100 KiB) is never moved; a smaller one moves once, cheaply.
-    const resourceSpans = w.fork(REQUEST_RESOURCE_SPANS, 3)
-    const resource = w.fork(RESOURCE_SPANS_RESOURCE, 2)
-    writeAttributes(w, RESOURCE_ATTRIBUTES, group.resource.attributes)
-    w.ldelim(resource, 2)
+    const resourceSpans = startResourceSpans(w, group.resource)
     for (const scopeGroup of group.scopes) {
-      const scopeSpans = w.fork(RESOURCE_SPANS_SCOPE_SPANS, 3)
-      const scope = w.fork(SCOPE_SPANS_SCOPE, 1)
-      const { name, version } = scopeGroup.scope
-      if (name !== '') w.string(SCOPE_NAME, name)
-      if (version !== undefined && version !== '') w.string(SCOPE_VERSION, version)
-      w.ldelim(scope, 1)
+      const scopeSpans = startScopeSpans(w, scopeGroup.scope)
       const list = scopeGroup.spans
       for (let i = 0; i < list.length; i++) writeSpan(w, list[i]!)
       w.ldelim(scopeSpans, 3)
@@ -109,7 +99,34 @@ export function encodeProtobuf(spans: readonly ReadableSpan[]): Buffer {
   return out
 }
 
-function writeSpan(w: ProtoWriter, span: ReadableSpan): void {
+/**
+ * Opens an ExportTraceServiceRequest.resource_spans entry and writes its
+ * resource; the caller adds ScopeSpans, then calls `w.ldelim(start, 3)`.
+ * ResourceSpans and ScopeSpans hold a whole batch: 3 length bytes (16 KiB to
+ * 2 MiB), so a full batch (512 typical spans are some 100 KiB) is never
+ * moved; a smaller one moves once, cheaply.
+ */
+export function startResourceSpans(w: ProtoWriter, resource: Resource): number {
+  const start = w.fork(REQUEST_RESOURCE_SPANS, 3)
+  const r = w.fork(RESOURCE_SPANS_RESOURCE, 2)
+  writeAttributes(w, RESOURCE_ATTRIBUTES, resource.attributes)
+  w.ldelim(r, 2)
+  return start
+}
+
+/** Opens a ResourceSpans.scope_spans entry and writes its scope; close it with `w.ldelim(start, 3)`. */
+export function startScopeSpans(w: ProtoWriter, scope: InstrumentationScope): number {
+  const start = w.fork(RESOURCE_SPANS_SCOPE_SPANS, 3)
+  const s = w.fork(SCOPE_SPANS_SCOPE, 1)
+  const { name, version } = scope
+  if (name !== '') w.string(SCOPE_NAME, name)
+  if (version !== undefined && version !== '') w.string(SCOPE_VERSION, version)
+  w.ldelim(s, 1)
+  return start
+}
+
+/** One ScopeSpans.spans entry (tag, length, Span message). */
+export function writeSpan(w: ProtoWriter, span: ReadableSpan): void {
   // A span with a few attributes is 128 bytes to 16 KiB: two length bytes.
   const start = w.fork(SCOPE_SPANS_SPANS, 2)
   if (span instanceof RecordingSpan) {

@@ -202,6 +202,11 @@ export class ProtoWriter {
     this.#pos = pos
   }
 
+  /** The size of the buffer being written. */
+  get capacity(): number {
+    return this.#buf.length
+  }
+
   /** Bytes written so far since reset(). */
   get position(): number {
     return this.#pos
@@ -212,6 +217,25 @@ export class ProtoWriter {
     // A real copy: Buffer#slice would be a view, and these bytes change
     // after this (ldelim() slides the enclosing messages' bodies).
     return Uint8Array.prototype.slice.call(this.#buf, start, this.#pos)
+  }
+
+  /**
+   * Forgets what was written from `pos` on (a span whose encoding failed
+   * halfway, or an emptied queue): the buffer is kept for what comes next.
+   */
+  rewind(pos: number): void {
+    this.#pos = pos
+  }
+
+  /** Drops the first `n` bytes written, moving the rest to the front (a queue handing out its oldest entries). */
+  shift(n: number): void {
+    this.#buf.copyWithin(0, n, this.#pos)
+    this.#pos -= n
+  }
+
+  /** A view (not a copy) of the bytes from `start` to `end`; valid until the next write. */
+  view(start: number, end: number): Buffer {
+    return this.#buf.subarray(start, end)
   }
 
   /** Bytes encoded earlier, copied as they are (natively: for more than a few bytes, faster than a loop here). */

@@ -9,10 +9,15 @@ type Emit = (this: unknown, event: string | symbol, ...args: unknown[]) => boole
  * SERVER span (core's HttpServerTracing), active while the server's
  * 'request' listeners run, and so in everything they start, across awaits.
  *
- * Mechanism: `emit` of http.Server.prototype and https.Server.prototype is
- * wrapped; for the 'request' event only, the original emit runs inside
- * `runWithContext(tracing.start(req, res), ...)`. Every other event is
- * passed straight on. Rejected: the `http.server.request.start` channel
+ * Mechanism: `emit` of net.Server.prototype, which http.Server and
+ * https.Server (through tls.Server) both inherit, is wrapped; for a
+ * 'request' event carrying an http.IncomingMessage only, the original emit
+ * runs inside `runWithContext(tracing.start(req, res), ...)`. Every other
+ * event (and http2's compatibility 'request', whose request is not an
+ * IncomingMessage) is passed straight on. net.Server rather than the two
+ * servers' prototypes: reaching https.Server would load node:https, hence
+ * node:tls and node:crypto, at start-up (some 17 ms on Node 24) for apps that
+ * may never serve https. Rejected: the `http.server.request.start` channel
  * plus `AsyncLocalStorage#enterWith()`: the channel fires inside the
  * parser's callback, so the context would stay entered for the rest of that
  * tick (the next pipelined request on the socket, anything else the parser
@@ -24,14 +29,11 @@ export function installHttpServer(tracing: HttpServerTracing): void {
   // import builds the builtin's ESM facade, which reads every export, and
   // node:http's lazy WebSocket getters (Node 22+) then load all of undici
   // (some 30 ms of start-up on Node 24).
-  wrapEmit(process.getBuiltinModule('node:http').Server.prototype as unknown as { emit: Emit }, tracing)
-  wrapEmit(process.getBuiltinModule('node:https').Server.prototype as unknown as { emit: Emit }, tracing)
-}
-
-function wrapEmit(proto: { emit: Emit }, tracing: HttpServerTracing): void {
+  const { IncomingMessage } = process.getBuiltinModule('node:http')
+  const proto = process.getBuiltinModule('node:net').Server.prototype as unknown as { emit: Emit }
   const emit = proto.emit
   proto.emit = function emitTraced(this: unknown, event: string | symbol, req?: unknown, res?: unknown): boolean {
-    if (event !== 'request') return Reflect.apply(emit, this, arguments) as boolean
+    if (event !== 'request' || !(req instanceof IncomingMessage)) return Reflect.apply(emit, this, arguments) as boolean
     let context: Context
     try {
       context = tracing.start(req as IncomingMessage, res as ServerResponse)

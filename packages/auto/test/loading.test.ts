@@ -125,21 +125,29 @@ describe('what the preload loads at start-up', () => {
       requireModule: process.features.require_module === true,
       undici: loaded.some((m) => m.includes('undici')),
       zlib: loaded.includes('NativeModule zlib'),
+      https: loaded.includes('NativeModule https'),
+      tls: loaded.includes('NativeModule tls'),
+      clientChannel: Function.prototype.toString.call(require('node:http').ClientRequest).includes('onClientRequestCreatedChannel'),
     }))`
 
-  it.each(['--import', '--require'])('%s @spanline/auto: the synchronous entry where require(esm) exists; neither undici nor zlib', (flag) => {
+  it.each(['--import', '--require'])('%s @spanline/auto: the synchronous entry where require(esm) exists; not undici, zlib, nor https where Node has the client channel', (flag) => {
     const res = spawnSync(process.execPath, [flag, '@spanline/auto', '-e', probe], {
       cwd: join(__dirname, 'fixtures'),
       encoding: 'utf8',
       env: cleanEnv({ OTEL_TRACES_EXPORTER: 'otlp' }),
     })
     expect(res.status).toBe(0)
-    const out = JSON.parse(res.stdout) as { entry: string; requireModule: boolean; undici: boolean; zlib: boolean }
+    const out = JSON.parse(res.stdout) as Record<string, unknown>
     // "module-sync": the graph behind the entry is loaded with require(), synchronously.
     expect(out.entry).toBe(out.requireModule ? 'index-sync.js' : 'index.js')
     // node:http is taken without its ESM facade, whose WebSocket getters would load undici (Node 22+).
     expect(out.undici).toBe(false)
     // The OTLP exporter takes node:zlib only to gzip.
     expect(out.zlib).toBe(false)
+    // https servers are reached through net.Server, https requests through
+    // the client channel: node:https (with node:tls and node:crypto) only
+    // where its request() must be wrapped (Node 20).
+    expect(out.https).toBe(!out.clientChannel)
+    expect(out.tls).toBe(!out.clientChannel)
   })
 })

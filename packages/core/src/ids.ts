@@ -1,5 +1,3 @@
-import { randomFillSync } from 'node:crypto'
-
 /**
  * Random trace and span ids, cryptographically random but amortised: one
  * randomFillSync() call fills a 64 KiB pool that serves ~2,700 spans, instead
@@ -15,6 +13,11 @@ import { randomFillSync } from 'node:crypto'
  * while spans point at them (a pool lives until its last span is exported).
  */
 const POOL_SIZE = 65536
+/**
+ * node:crypto is taken when the first id is needed, not imported: loading it
+ * costs 2-4 ms of a zero-code preload's start-up, before any request.
+ */
+let randomFill: ((buf: Buffer) => Buffer) | undefined
 let pool = Buffer.alloc(0)
 let offset = POOL_SIZE
 
@@ -27,7 +30,8 @@ export function takeId(bytes: number): number {
   for (;;) {
     if (offset + bytes > POOL_SIZE) {
       pool = Buffer.allocUnsafe(POOL_SIZE)
-      randomFillSync(pool)
+      randomFill ??= process.getBuiltinModule('node:crypto').randomFillSync
+      randomFill(pool)
       offset = 0
     }
     const start = offset

@@ -30,8 +30,10 @@ import { CALL_ABORTED, type Getter, type HttpClientCall, type HttpClientTracing,
 // lazy WebSocket, CloseEvent and MessageEvent getters (Node 22+) then load
 // all of undici: some 30 ms of start-up on Node 24 for an app that may never
 // use them. The objects are the same either way (what `require` returns).
+// node:https only where its functions are wrapped (Node 20): loading it
+// loads node:tls and node:crypto, some 17 ms of start-up on Node 24, where
+// the channel covers https requests without it.
 const http = process.getBuiltinModule('node:http')
-const https = process.getBuiltinModule('node:https')
 
 const debug = debuglog('spanline')
 
@@ -273,7 +275,7 @@ function wrapModule(module: Record<string, unknown>): Wrap {
 }
 
 function installWraps(): void {
-  for (const module of [http, https] as unknown as Record<string, unknown>[]) {
+  for (const module of [http, process.getBuiltinModule('node:https')] as unknown as Record<string, unknown>[]) {
     const wrap = wrapModule(module)
     module.request = wrap.request
     module.get = wrap.get

@@ -54,8 +54,9 @@ export function tracing(fastify: FastifyLike, options: FastifyTracingOptions, do
     return
   }
 
-  // No request decorator: core keeps each request's state in a WeakMap keyed
-  // by the raw request, so Fastify's request object gets no extra field.
+  // No request decorator: core keeps each request's state on the raw
+  // request (under a Symbol.for() key), so Fastify's request object gets no
+  // extra field.
   //
   // Making the span active for the later hooks and the handler. Fastify runs
   // them from callbacks, not inside a function we could wrap, but everything

@@ -104,6 +104,34 @@ describe('traceRequests: a plain node:http server', () => {
     for (let i = 0; i < N; i += 37) expect(names.has(`${i % 2 === 0 ? 'GET' : 'DELETE'} /raw/p${i}`)).toBe(true)
   })
 
+  it('records each connection\'s own peer address and port, request after request on keep-alive connections', async () => {
+    const { tracer, exporter } = memoryTracer()
+    const seen = new Map<string, number | undefined>()
+    const server = createServer(traceRequests((req, res) => {
+      seen.set(req.url!, req.socket.remotePort)
+      res.end()
+    }, { tracer }))
+    const port = await listen(server)
+    const agents = [new Agent({ keepAlive: true, maxSockets: 1 }), new Agent({ keepAlive: true, maxSockets: 1 })]
+    const get = (path: string, agent: Agent): Promise<void> => new Promise((resolve, reject) => {
+      httpRequest({ port, host: '127.0.0.1', path, agent }, (res) => {
+        res.resume().on('end', resolve)
+      }).on('error', reject).end()
+    })
+    for (let i = 0; i < 3; i++) for (const [a, agent] of agents.entries()) await get(`/a${a}/${i}`, agent)
+    const spans = await exporter.waitForSpans(6)
+    server.close()
+    for (const agent of agents) agent.destroy()
+    const ports = new Set<unknown>()
+    for (const span of spans) {
+      const path = span.attributes!['url.path'] as string
+      expect(span.attributes).toMatchObject({ 'network.peer.address': '127.0.0.1', 'client.address': '127.0.0.1', 'network.peer.port': seen.get(path) })
+      ports.add(span.attributes!['network.peer.port'])
+    }
+    // Two connections, two client ports.
+    expect(ports.size).toBe(2)
+  })
+
   it('ends the span of an aborted request', async () => {
     const { tracer, exporter } = memoryTracer()
     const server = createServer(traceRequests((_req, res) => {

@@ -78,14 +78,19 @@ function findResource(groups: MutableResourceGroup[], resource: Resource): Mutab
 
 function findScope(groups: MutableScopeGroup[], scope: InstrumentationScope): MutableScopeGroup {
   for (const group of groups) if (group.scope === scope) return group
-  // An absent version and an empty one encode the same (proto3 default).
-  const version = scope.version ?? ''
-  for (const group of groups) {
-    if (group.scope.name === scope.name && (group.scope.version ?? '') === version) return group
-  }
+  for (const group of groups) if (sameScope(group.scope, scope)) return group
   const group: MutableScopeGroup = { scope, spans: [] }
   groups.push(group)
   return group
+}
+
+/**
+ * Whether two scopes share one ScopeSpans: the same object, or equal name and
+ * version (getTracer() makes a new scope object per call). An absent version
+ * and an empty one encode the same (proto3 default).
+ */
+export function sameScope(a: InstrumentationScope, b: InstrumentationScope): boolean {
+  return a === b || (a.name === b.name && (a.version ?? '') === (b.version ?? ''))
 }
 
 /** trace.proto SpanFlags: the low byte is the W3C trace flags. */

@@ -14,6 +14,7 @@
 import type { Resource } from '../../resource.ts'
 import type { ReadableSpan } from '../../span.ts'
 import type { InstrumentationScope } from '../../types.ts'
+import { sameScope } from './mapping.ts'
 import { startResourceSpans, startScopeSpans, writeSpan } from './protobuf.ts'
 import { ProtoWriter } from './writer.ts'
 
@@ -155,8 +156,7 @@ export class ProtobufSpanQueue {
 
   /**
    * The group of `span`: by resource identity (one per tracer pipeline) and
-   * scope identity, or equal name and version, since getTracer() makes a new
-   * scope object per call (as the batch encoder groups them).
+   * sameScope(), as the batch encoder groups them.
    */
   #groupFor(span: ReadableSpan): number {
     const groups = this.#groups
@@ -164,11 +164,9 @@ export class ProtobufSpanQueue {
     const scope = span.scope
     const last = this.#last
     if (last !== -1 && groups[last]!.resource === resource && groups[last]!.scope === scope) return last
-    // An absent version and an empty one encode the same (proto3 default).
-    const version = scope.version ?? ''
     for (let i = 0; i < groups.length; i++) {
       const g = groups[i]!
-      if (g.resource === resource && (g.scope === scope || (g.scope.name === scope.name && (g.scope.version ?? '') === version))) {
+      if (g.resource === resource && sameScope(g.scope, scope)) {
         this.#last = i
         return i
       }

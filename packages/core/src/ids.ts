@@ -10,7 +10,7 @@
  * encoder copies the bytes, so a span that is only exported never pays the
  * ~100 ns per id of hex formatting nor the hex parsing back. For that, a
  * used-up pool is replaced, never refilled: bytes handed out stay as they are
- * while spans point at them (a pool lives until its last span is exported).
+ * while spans point at them (a pool lives as long as any span that does).
  */
 const POOL_SIZE = 65536
 /**

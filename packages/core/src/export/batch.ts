@@ -144,7 +144,9 @@ export class BatchSpanProcessor implements SpanProcessor {
       } catch (err) {
         // Not thrown into the app's span.end(); counted like a failed export.
         this.#stats.dropped.exportFailed++
-        warnOnce('SPANLINE_ENCODE_FAILED', `a span could not be encoded and was dropped: ${(err as Error | undefined)?.message ?? String(err)}`)
+        // One warning whatever the error (its text would make each a new one); details in NODE_DEBUG.
+        warnOnce('SPANLINE_ENCODE_FAILED', 'a span could not be encoded and was dropped (counted in tracer.stats().dropped.exportFailed); NODE_DEBUG=spanline shows why')
+        debug('could not encode a span: %o', err)
         return
       }
     }
@@ -221,7 +223,7 @@ export class BatchSpanProcessor implements SpanProcessor {
   }
 
   async #export(batch: ReadableSpan[] | EncodedBatch): Promise<void> {
-    const count = Array.isArray(batch) ? batch.length : (batch as EncodedBatch).count
+    const count = Array.isArray(batch) ? batch.length : batch.count
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<ExportResult>((resolve) => {
       timer = setTimeout(resolve, this.#timeout, { ok: false, error: new Error(`export timed out after ${this.#timeout} ms`) })
@@ -229,9 +231,8 @@ export class BatchSpanProcessor implements SpanProcessor {
     })
     let result: ExportResult
     try {
-      const exporting = Array.isArray(batch)
-        ? this.#exporter.export(batch)
-        : this.#exporter.exportProtobuf!((batch as EncodedBatch).body, count)
+      // exportProtobuf exists: #encoded (which made this batch) is only set when it does.
+      const exporting = Array.isArray(batch) ? this.#exporter.export(batch) : this.#exporter.exportProtobuf!(batch.body, count)
       result = await Promise.race([exporting, timeout])
     } catch (err) {
       result = { ok: false, error: err instanceof Error ? err : new Error(String(err)) }

@@ -11,7 +11,7 @@ import type { Resource } from '../../resource.ts'
 import { RecordingSpan, type ReadableSpan } from '../../span.ts'
 import type { AttributeValue, Attributes, InstrumentationScope } from '../../types.ts'
 import { groupSpans, isInt64, linkFlags, spanFlags, traceStateString } from './mapping.ts'
-import { ProtoWriter } from './writer.ts'
+import { ProtoWriter, SHORT_STRING } from './writer.ts'
 
 // Tags: (field number << 3) | wire type (0 varint, 1 fixed64, 2 length-delimited, 5 fixed32).
 const REQUEST_RESOURCE_SPANS = 0x0a // ExportTraceServiceRequest.resource_spans = 1
@@ -276,7 +276,7 @@ function writeSpanAttribute(w: ProtoWriter, key: string, value: AttributeValue):
 }
 
 function writeKeyValue(w: ProtoWriter, tag: number, key: string, value: AttributeValue): void {
-  if (typeof value === 'string' && key.length <= 42 && value.length <= 42) {
+  if (typeof value === 'string' && key.length <= SHORT_STRING && value.length <= SHORT_STRING) {
     w.stringKeyValue(tag, key, value)
     return
   }

@@ -35,7 +35,7 @@ function varintSize(n: number): number {
  * reserved without measuring them first. They are encoded in JS: a native
  * call costs about as much as encoding some 30 characters here.
  */
-const SHORT_STRING = 42
+export const SHORT_STRING = 42
 /**
  * Buffer's undocumented but long-standing (and used by protobufjs) direct
  * UTF-8 write, returning the bytes written: buf.write() adds argument

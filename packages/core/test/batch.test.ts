@@ -49,7 +49,8 @@ class ProtobufRecordingExporter extends RecordingExporter {
   exportProtobuf = (body: Buffer, count: number): Promise<ExportResult> => {
     const names = namesIn(decodeTraceRequest(body))
     if (names.length !== count) throw new Error(`body holds ${names.length} spans, told ${count}`)
-    this.bodies.push(body)
+    // A copy: the body's memory is reused once this export settles.
+    this.bodies.push(Buffer.from(body))
     this.batches.push(names)
     return this.answer()
   }
@@ -187,6 +188,47 @@ describe('BatchSpanProcessor with an exporter that takes protobuf bodies', () =>
     expect(bytes.bodies).toHaveLength(1)
     expect(spansSeen).toHaveLength(20)
     expect(bytes.bodies[0]!.equals(encodeProtobuf(spansSeen))).toBe(true)
+  })
+
+  it('reuses a body\'s memory only once its export has settled, even after the export timed out', async () => {
+    const bodies: Buffer[] = []
+    const copies: Buffer[] = []
+    const settle: (() => void)[] = []
+    const exporter: SpanExporter = {
+      export: () => Promise.reject(new Error('export() called')),
+      // Each export hangs until told; the first one past the processor's timeout.
+      exportProtobuf: (body) => {
+        bodies.push(body)
+        copies.push(Buffer.from(body))
+        return new Promise((resolve) => settle.push(() => resolve({ ok: true })))
+      },
+      shutdown: async () => {},
+    }
+    const processor = new BatchSpanProcessor(exporter, { env: {}, maxExportBatchSize: 30, scheduledDelayMillis: 60_000, exportTimeoutMillis: 30 })
+    const tracer = createTracer({ env: {}, processors: [processor] })
+    // Spans of ~1 KiB: 30 of them make a body big enough to be recycled.
+    const batch = (tag: string): void => {
+      for (let i = 0; i < 30; i++) tracer.startSpan(`${tag}${i}`, { attributes: { blob: tag.repeat(1000) } }).end()
+    }
+    batch('a')
+    await sleep(60) // the first export timed out for the processor, but is still sending its body
+    batch('b')
+    await sleep(5)
+    expect(bodies).toHaveLength(2)
+    expect(bodies[1]!.buffer).not.toBe(bodies[0]!.buffer)
+    settle[1]!() // the second export settles: its memory may be reused
+    await sleep(5)
+    batch('c')
+    await sleep(5)
+    expect(bodies).toHaveLength(3)
+    expect(bodies[2]!.buffer).toBe(bodies[1]!.buffer)
+    // The first body, still held by its hung export, was never written over.
+    expect(bodies[0]!.equals(copies[0]!)).toBe(true)
+    expect(namesIn(decodeTraceRequest(bodies[0]!))[0]).toBe('a0')
+    expect(namesIn(decodeTraceRequest(bodies[2]!))[0]).toBe('c0')
+    settle[0]!()
+    settle[2]!()
+    await processor.shutdown()
   })
 
   it('drops and counts a span that cannot be encoded, without throwing into end()', async () => {

@@ -542,6 +542,56 @@ describe('ProtobufSpanQueue (spans encoded as they end, taken as request bodies)
     expect(first.equals(copy)).toBe(true)
   })
 
+  it('writes the next body into a recycled one, and only into the buffer of the last body taken', () => {
+    const exporter = new InMemorySpanExporter()
+    const tracer = createTracer({ env: {}, serviceName: 'big', processors: [new SimpleSpanProcessor(exporter)] })
+    // 40 spans of ~1 KiB: bodies past the 16 KiB below which nothing is recycled.
+    for (let i = 0; i < 40; i++) tracer.startSpan(`op ${i}`, { attributes: { blob: 'x'.repeat(1000), i } }).end()
+    const big = exporter.getFinishedSpans()
+    const queue = new ProtobufSpanQueue()
+    const fill = (): void => {
+      for (const span of big) queue.push(span)
+    }
+    fill()
+    const first = queue.take(512).body
+    fill()
+    const second = queue.take(512).body
+    expect(second.buffer).not.toBe(first.buffer)
+    // An older body (its export outlived its timeout) is not taken back.
+    queue.recycle(first)
+    fill()
+    const third = queue.take(512).body
+    expect(third.buffer).not.toBe(first.buffer)
+    expect(third.buffer).not.toBe(second.buffer)
+    queue.recycle(third)
+    fill()
+    const fourth = queue.take(512).body
+    expect(fourth.buffer).toBe(third.buffer)
+    expect(fourth.equals(encodeProtobuf(big))).toBe(true)
+    // Recycled once: the same body given back twice is not handed out twice.
+    queue.recycle(fourth)
+    queue.recycle(fourth)
+    fill()
+    const fifth = queue.take(512).body
+    fill()
+    const sixth = queue.take(512).body
+    expect(fifth.buffer).toBe(fourth.buffer)
+    expect(sixth.buffer).not.toBe(fifth.buffer)
+    expect(sixth.equals(encodeProtobuf(big))).toBe(true)
+  })
+
+  it('never recycles small bodies (Buffer.allocUnsafe pools those with other code\'s buffers)', () => {
+    const queue = new ProtobufSpanQueue()
+    for (const span of spans) queue.push(span)
+    const first = queue.take(512).body
+    const copy = Buffer.from(first)
+    queue.recycle(first)
+    for (const span of spans) queue.push(span)
+    const second = queue.take(512).body
+    expect(second.buffer === first.buffer && second.byteOffset === first.byteOffset).toBe(false)
+    expect(first.equals(copy)).toBe(true)
+  })
+
   it('keeps messages intact past the reserved length sizes (> 2 MiB, long strings), batch after batch', () => {
     const exporter = new InMemorySpanExporter()
     const tracer = createTracer({ env: {}, serviceName: 'svc', processors: [new SimpleSpanProcessor(exporter)] })

@@ -60,6 +60,20 @@ export class ProtoWriter {
     this.#pos = 0
   }
 
+  /**
+   * Starts a new message in `buffer`, a buffer an earlier finish() handed out
+   * whose bytes nobody reads any more (see ProtobufSpanQueue#recycle).
+   */
+  resetInto(buffer: Buffer): void {
+    this.#buf = buffer
+    this.#pos = 0
+  }
+
+  /** The whole buffer being written (finish() hands out a view of its start). */
+  get buffer(): Buffer {
+    return this.#buf
+  }
+
   /** The bytes written since reset(), as a view of the writer's buffer. */
   finish(): Buffer {
     const out = this.#buf.subarray(0, this.#pos)

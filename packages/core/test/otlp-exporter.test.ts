@@ -277,6 +277,14 @@ describe('OTLP exporter configuration', () => {
     expect(() => resolveOtlpConfig({ timeoutMillis: -1 })).toThrow(/timeoutMillis/)
     expect(() => resolveOtlpConfig({ compression: 'br' as never })).toThrow(/compression/)
     expect(() => resolveOtlpConfig({ endpoint: 'x' } as never)).toThrow(/unknown OTLP exporter option "endpoint"/)
+    // A header value with CR/LF would write headers of its own into every request.
+    expect(() => resolveOtlpConfig({ headers: { 'x-api-key': 'k\r\nx-injected: 1' } })).toThrow(/"x-api-key" has control characters/)
+    expect(() => resolveOtlpConfig({ headers: { 'bad name': 'v' } })).toThrow(/not a valid HTTP field name/)
+  })
+
+  it('ignores header values with control characters from the environment, keeping the others', () => {
+    const c = resolveOtlpConfig({ env: { OTEL_EXPORTER_OTLP_HEADERS: 'x-ok=1,x-bad=a%0D%0Ax-injected:%201,x-nul=%00' } })
+    expect(c.headers).toEqual({ 'x-ok': '1' })
   })
 
   it('parses Retry-After as seconds or an HTTP date', () => {

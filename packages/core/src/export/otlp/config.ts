@@ -111,6 +111,11 @@ function resolveProtocol(options: OtlpExporterOptions, env: Env): OtlpProtocol {
   return 'http/protobuf'
 }
 
+/** An HTTP field name (RFC 9110 5.1: a token). */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9a-zA-Z-]+$/
+/** An HTTP field value (RFC 9110 5.5): no control characters but tab, so no CR/LF to inject other headers with. */
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/
+
 function resolveHeaders(options: OtlpExporterOptions, env: Env): Record<string, string> {
   const headers: Record<string, string> = {}
   for (const name of ['OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_EXPORTER_OTLP_TRACES_HEADERS']) {
@@ -121,21 +126,30 @@ function resolveHeaders(options: OtlpExporterOptions, env: Env): Record<string, 
       if (pair.trim() === '') continue
       const eq = pair.indexOf('=')
       const key = eq > 0 ? pair.slice(0, eq).trim().toLowerCase() : ''
-      if (key === '' || !/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(key)) {
+      if (key === '' || !HEADER_NAME.test(key)) {
         warnOnce(WARN_INVALID_ENV, `${name}: ignoring ${JSON.stringify(pair)}, expected key=value`)
         continue
       }
+      let value: string
       try {
-        headers[key] = decodeURIComponent(pair.slice(eq + 1).trim())
+        value = decodeURIComponent(pair.slice(eq + 1).trim())
       } catch {
         warnOnce(WARN_INVALID_ENV, `${name}: ignoring the value of ${JSON.stringify(key)}, it is not valid percent-encoding`)
+        continue
       }
+      if (!HEADER_VALUE.test(value)) {
+        warnOnce(WARN_INVALID_ENV, `${name}: ignoring the value of ${JSON.stringify(key)}, it has control characters (a header value cannot)`)
+        continue
+      }
+      headers[key] = value
     }
   }
   if (options.headers !== undefined) {
     for (const key of Object.keys(options.headers)) {
       const value = options.headers[key]
       if (typeof value !== 'string') throw new TracingError(ERR_INVALID_ARGUMENT, `OTLP header ${JSON.stringify(key)} must be a string`)
+      if (!HEADER_NAME.test(key)) throw new TracingError(ERR_INVALID_ARGUMENT, `OTLP header name ${JSON.stringify(key)} is not a valid HTTP field name`)
+      if (!HEADER_VALUE.test(value)) throw new TracingError(ERR_INVALID_ARGUMENT, `OTLP header ${JSON.stringify(key)} has control characters in its value (CR, LF, NUL, ...)`)
       headers[key.toLowerCase()] = value
     }
   }

@@ -1,20 +1,18 @@
-import type { Agent, ClientRequest, IncomingMessage, RequestOptions } from 'node:http'
 import { promisify } from 'node:util'
-import { runSuppressed } from '../../context.ts'
 import { debug, warnOnce } from '../../diag.ts'
 import type { ReadableSpan } from '../../span.ts'
 import { VERSION } from '../../version.ts'
 import type { ExportResult, SpanExporter } from '../processor.ts'
 import { resolveOtlpConfig, type OtlpConfig, type OtlpExporterOptions } from './config.ts'
+import { HttpPoster, type PostResponse } from './http-post.ts'
 import { encodeJson } from './json.ts'
 import { encodeProtobuf } from './protobuf.ts'
 import { parsePartialSuccess } from './response.ts'
 
-// node:http, node:https and node:zlib are taken with process.getBuiltinModule
-// when first needed (https and zlib only when the endpoint or the compression
-// asks for them), not imported: an ES import of a builtin builds its ESM
-// facade, which reads every export (node:http's WebSocket getters load all
-// of undici on Node 22+), and this module loads at start-up with every tracer.
+// node:zlib is taken with process.getBuiltinModule when gzip is first used
+// (and node:net / node:tls by http-post.ts when it first connects), not
+// imported: an ES import of a builtin builds its ESM facade, and this module
+// loads at start-up with every tracer.
 
 let gzipPromise: ((body: Uint8Array) => Promise<Buffer>) | undefined
 
@@ -31,11 +29,6 @@ const RETRYABLE_STATUS = new Set([429, 502, 503, 504])
 const INITIAL_BACKOFF_MS = 500
 const MAX_BACKOFF_MS = 5000
 
-interface Attempt {
-  readonly status: number
-  readonly headers: IncomingMessage['headers']
-  readonly body: Buffer
-}
 
 /**
  * Sends spans to an OTLP/HTTP endpoint (an OpenTelemetry Collector, Jaeger,
@@ -50,9 +43,7 @@ interface Attempt {
  */
 export class OtlpHttpExporter implements SpanExporter {
   readonly config: OtlpConfig
-  readonly #agent: Agent
-  readonly #request: (url: URL, options: RequestOptions) => ClientRequest
-  readonly #headers: Record<string, string>
+  readonly #poster: HttpPoster
   readonly #inFlight = new Set<Promise<ExportResult>>()
   #shutdown = false
   /**
@@ -64,24 +55,15 @@ export class OtlpHttpExporter implements SpanExporter {
 
   constructor(options: OtlpExporterOptions = {}) {
     this.config = resolveOtlpConfig(options)
-    const https = this.config.url.protocol === 'https:'
-    // Keep-alive: one connection serves batch after batch. Idle sockets are
-    // unref()ed by Node's agent, so they never hold the process open.
-    if (https) {
-      const { Agent: HttpsAgent, request } = process.getBuiltinModule('node:https')
-      this.#agent = new HttpsAgent({ keepAlive: true, maxSockets: 4, ...(this.config.ca !== undefined && { ca: this.config.ca }) })
-      this.#request = request
-    } else {
-      const { Agent: HttpAgent, request } = process.getBuiltinModule('node:http')
-      this.#agent = new HttpAgent({ keepAlive: true, maxSockets: 4 })
-      this.#request = request
-    }
-    this.#headers = {
+    const headers: Record<string, string> = {
       'user-agent': `spanline/${VERSION}`,
       ...this.config.headers,
       'content-type': this.config.protocol === 'http/json' ? 'application/json' : 'application/x-protobuf',
     }
-    if (this.config.compression === 'gzip') this.#headers['content-encoding'] = 'gzip'
+    if (this.config.compression === 'gzip') headers['content-encoding'] = 'gzip'
+    // One kept-alive connection serves batch after batch; idle connections
+    // never hold the process open (see http-post.ts).
+    this.#poster = new HttpPoster(this.config.url, { headers, ca: this.config.ca, maxBody: MAX_RESPONSE_BYTES })
     this.exportProtobuf = this.config.protocol === 'http/protobuf' ? (body, spanCount) => this.#track(this.#exportBody(body, spanCount)) : undefined
   }
 
@@ -103,7 +85,7 @@ export class OtlpHttpExporter implements SpanExporter {
     if (this.#shutdown) return
     this.#shutdown = true
     await this.forceFlush()
-    this.#agent.destroy()
+    this.#poster.close()
   }
 
   async #export(spans: readonly ReadableSpan[]): Promise<ExportResult> {
@@ -133,10 +115,10 @@ export class OtlpHttpExporter implements SpanExporter {
     for (let attempt = 1; ; attempt++) {
       // Network errors are kept as data, not tested with instanceof: errors
       // made by Node's internals may come from another realm (jest, vm).
-      let response: Attempt | undefined
+      let response: PostResponse | undefined
       let failure: string | undefined
       try {
-        response = await this.#send(body, deadline - Date.now())
+        response = await this.#poster.post(body, deadline - Date.now())
       } catch (err) {
         failure = String((err as NodeJS.ErrnoException | undefined)?.code ?? (err as Error | undefined)?.message ?? err)
       }
@@ -170,51 +152,6 @@ export class OtlpHttpExporter implements SpanExporter {
       }
       await sleep(backoff)
     }
-  }
-
-  /** One POST. Resolves with the response (body capped), rejects on network error or timeout. */
-  #send(body: Uint8Array, timeoutMs: number): Promise<Attempt> {
-    return new Promise((resolve, reject) => {
-      if (timeoutMs <= 0) {
-        reject(Object.assign(new Error('export timeout'), { code: 'SPANLINE_EXPORT_TIMEOUT' }))
-        return
-      }
-      const url = this.config.url
-      // Suppressed: our own HTTP instrumentation must not trace this request
-      // or inject headers into it.
-      const req = runSuppressed(this.#request, url, {
-        method: 'POST',
-        agent: this.#agent,
-        headers: { ...this.#headers, 'content-length': body.byteLength },
-      })
-      const timer = setTimeout(() => {
-        req.destroy(Object.assign(new Error('export timeout'), { code: 'SPANLINE_EXPORT_TIMEOUT' }))
-      }, timeoutMs)
-      timer.unref()
-      req.once('error', (err) => {
-        clearTimeout(timer)
-        reject(err)
-      })
-      req.once('response', (res) => {
-        const chunks: Buffer[] = []
-        let size = 0
-        res.on('data', (chunk: Buffer) => {
-          if (size >= MAX_RESPONSE_BYTES) return
-          chunks.push(chunk)
-          size += chunk.length
-          // A huge (or endless) body: keep what we have and stop reading.
-          if (size >= MAX_RESPONSE_BYTES) res.destroy()
-        })
-        const done = (): void => {
-          clearTimeout(timer)
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).subarray(0, MAX_RESPONSE_BYTES) })
-        }
-        res.once('end', done)
-        res.once('close', done)
-        res.once('error', done)
-      })
-      req.end(body)
-    })
   }
 }
 

@@ -130,6 +130,23 @@ describe('OTLP/HTTP exporter against a local receiver', () => {
     expect(Date.now() - t0).toBeLessThan(1500)
   })
 
+  it('fails an endpoint that does not speak HTTP, saying so, without crashing', async () => {
+    const srv = createServer((socket) => {
+      socket.on('error', () => {})
+      socket.once('data', () => socket.write('SSH-2.0-OpenSSH_9.6\r\n\r\n'))
+    })
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r))
+    try {
+      const exporter = new OtlpHttpExporter({ url: `http://127.0.0.1:${(srv.address() as { port: number }).port}/v1/traces`, timeoutMillis: 700, env: {} })
+      const result = await exporter.export(someSpans())
+      expect(result.ok).toBe(false)
+      expect(result.error?.message).toMatch(/invalid HTTP response: not an HTTP\/1\.x response: "SSH-2\.0/)
+      await exporter.shutdown()
+    } finally {
+      await new Promise((r) => srv.close(r))
+    }
+  })
+
   it('compresses with gzip', async () => {
     const exporter = new OtlpHttpExporter({ url: receiver.url, compression: 'gzip', env: {} })
     expect((await exporter.export(someSpans())).ok).toBe(true)

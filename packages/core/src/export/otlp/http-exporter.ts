@@ -29,7 +29,6 @@ const RETRYABLE_STATUS = new Set([429, 502, 503, 504])
 const INITIAL_BACKOFF_MS = 500
 const MAX_BACKOFF_MS = 5000
 
-
 /**
  * Sends spans to an OTLP/HTTP endpoint (an OpenTelemetry Collector, Jaeger,
  * Tempo: all listen on :4318). Retries only what the OTLP spec calls
@@ -120,7 +119,11 @@ export class OtlpHttpExporter implements SpanExporter {
       try {
         response = await this.#poster.post(body, deadline - Date.now())
       } catch (err) {
-        failure = String((err as NodeJS.ErrnoException | undefined)?.code ?? (err as Error | undefined)?.message ?? err)
+        const code = (err as NodeJS.ErrnoException | undefined)?.code
+        // A reply that is not HTTP says more than its code: keep what was wrong with it.
+        failure = code === 'SPANLINE_EXPORT_BAD_RESPONSE'
+          ? `an invalid HTTP response: ${(err as Error).message}`
+          : String(code ?? (err as Error | undefined)?.message ?? err)
       }
       let retryAfter: number | undefined
       if (response === undefined) {

@@ -338,14 +338,9 @@ export class ResponseParser {
           at = end + 4
           break
         }
-        case LENGTH: {
-          const n = Math.min(this.#remaining, data.length - at)
-          this.#keep(data, at, n)
-          at += n
-          this.#remaining -= n
-          if (this.#remaining === 0) this.#state = DONE
+        case LENGTH:
+          at = this.#bodyBytes(data, at, DONE)
           break
-        }
         case CHUNK_SIZE: {
           const end = data.indexOf(LF, at)
           if (end === -1) {
@@ -358,14 +353,9 @@ export class ResponseParser {
           this.#state = this.#remaining === 0 ? TRAILERS : CHUNK_DATA
           break
         }
-        case CHUNK_DATA: {
-          const n = Math.min(this.#remaining, data.length - at)
-          this.#keep(data, at, n)
-          at += n
-          this.#remaining -= n
-          if (this.#remaining === 0) this.#state = CHUNK_END
+        case CHUNK_DATA:
+          at = this.#bodyBytes(data, at, CHUNK_END)
           break
-        }
         case CHUNK_END: {
           // The CRLF after a chunk's data.
           if (data.length - at < 2) {
@@ -404,6 +394,19 @@ export class ResponseParser {
       if (this.truncated) return true
     }
     return this.#state === DONE
+  }
+
+  /**
+   * Body bytes of a known count (the Content-Length, or the current chunk's
+   * size) from `at`: kept, and the state moves to `next` once all came.
+   * Returns where the bytes it took end.
+   */
+  #bodyBytes(data: Buffer, at: number, next: number): number {
+    const n = Math.min(this.#remaining, data.length - at)
+    this.#keep(data, at, n)
+    this.#remaining -= n
+    if (this.#remaining === 0) this.#state = next
+    return at + n
   }
 
   /** Keeps up to maxBody bytes of the body; past that the response is cut short (truncated). */

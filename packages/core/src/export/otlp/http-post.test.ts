@@ -247,6 +247,31 @@ describe('HttpPoster', () => {
     }
   })
 
+  it('takes an early final answer that closes the connection while the body is still being written', async () => {
+    // A 413 before the body was read, as a proxy would send: the answer stands,
+    // the unwritten rest of the body is dropped with the connection.
+    const srv = createServer((socket) => {
+      socket.on('error', () => {})
+      socket.once('data', () => {
+        socket.pause()
+        socket.write('HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\nContent-Length: 8\r\n\r\ntoo big!')
+        setTimeout(() => socket.destroy(), 100)
+      })
+    })
+    await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve))
+    try {
+      const poster = new HttpPoster(new URL(`http://127.0.0.1:${(srv.address() as { port: number }).port}/`), options)
+      const response = await poster.post(Buffer.alloc(64 * 1024 * 1024, 1), 10_000)
+      expect(response.status).toBe(413)
+      expect(response.body.toString()).toBe('too big!')
+      // Nothing left behind fires later (a late write callback must not settle or pool anything).
+      await new Promise((r) => setTimeout(r, 200))
+      poster.close()
+    } finally {
+      await new Promise((resolve) => srv.close(resolve))
+    }
+  })
+
   it('refuses requests after close()', async () => {
     server = await scripted(() => OK)
     const poster = new HttpPoster(server.url, options)

@@ -89,7 +89,7 @@ export class HttpPoster {
     while (connection !== undefined && connection.socket.destroyed) connection = this.#idle.pop()
     // Connected with tracing suppressed: the socket's callbacks run in that
     // context, so nothing they reach is traced or gets trace headers.
-    connection ??= runSuppressed(openConnection, this)
+    connection ??= runSuppressed(HttpPoster.#open, this)
     return connection.send(this.#head, body, timeoutMs)
   }
 
@@ -100,22 +100,18 @@ export class HttpPoster {
     this.#idle = []
   }
 
-  /** Makes a new connection (called suppressed, see post()). */
-  connect(): Socket {
+  /** A new connection (called suppressed, see post()). */
+  static #open(poster: HttpPoster): Connection {
     let socket: Socket
-    if (this.#tls !== undefined) {
-      const options = { ...this.#tls }
+    if (poster.#tls !== undefined) {
+      const options = { ...poster.#tls }
       // SNI takes host names only.
-      if (process.getBuiltinModule('node:net').isIP(this.#host) === 0) options.servername = this.#host
+      if (process.getBuiltinModule('node:net').isIP(poster.#host) === 0) options.servername = poster.#host
       socket = process.getBuiltinModule('node:tls').connect(options)
-    } else socket = process.getBuiltinModule('node:net').connect({ host: this.#host, port: this.#port })
+    } else socket = process.getBuiltinModule('node:net').connect({ host: poster.#host, port: poster.#port })
     // The request goes out as soon as it is written, as node:http does.
     socket.setNoDelay(true)
-    return socket
-  }
-
-  get maxBody(): number {
-    return this.#maxBody
+    return new Connection(poster, socket, poster.#maxBody)
   }
 
   /** A connection whose response was read in full and which the server keeps open. */
@@ -135,10 +131,6 @@ export class HttpPoster {
   }
 }
 
-function openConnection(poster: HttpPoster): Connection {
-  return new Connection(poster, poster.connect())
-}
-
 type Settle = (error: Error | undefined, response: PostResponse | undefined) => void
 
 /** One socket, one request at a time, and the parser for its responses. */
@@ -152,10 +144,10 @@ class Connection {
   #response: PostResponse | undefined = undefined
   #error: Error | undefined = undefined
 
-  constructor(poster: HttpPoster, socket: Socket) {
+  constructor(poster: HttpPoster, socket: Socket, maxBody: number) {
     this.#poster = poster
     this.socket = socket
-    this.#parser = new ResponseParser(poster.maxBody)
+    this.#parser = new ResponseParser(maxBody)
     socket.on('data', (chunk: Buffer) => this.#onData(chunk))
     socket.on('error', (err: Error) => {
       this.#error ??= err
@@ -205,7 +197,9 @@ class Connection {
 
   #onWritten(): void {
     this.#written = true
-    if (this.#response !== undefined) this.#finish()
+    // A destroyed connection settles on 'close' instead (its write callback
+    // may come before or after that): never pooled, never settled twice.
+    if (this.#settle !== undefined && this.#response !== undefined && !this.socket.destroyed) this.#finish()
   }
 
   #onData(chunk: Buffer): void {
@@ -254,7 +248,9 @@ class Connection {
       const parser = this.#parser
       this.#response = { status: parser.status, headers: parser.headers, body: parser.body() }
     }
-    if (this.#response !== undefined && this.#error === undefined) settle(undefined, this.#response)
+    // A complete response stands even if the connection then failed (a 413
+    // sent before the body was read, then a reset): the server answered.
+    if (this.#response !== undefined) settle(undefined, this.#response)
     else settle(this.#error ?? failure('ECONNRESET', 'the connection closed before the response was complete'), undefined)
   }
 }

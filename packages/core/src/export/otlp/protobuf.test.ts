@@ -364,13 +364,14 @@ describe('encodeProtobuf', () => {
   })
 
   it('copies a repeated attribute\'s earlier bytes only when key and value are the same, across batches', () => {
-    // The encoder reuses a KeyValue's bytes once the same value comes twice
-    // in a row for a key. Values change, repeat, alternate and switch type
-    // ('200' vs 200), and Buffer's shared pool is churned between batches.
+    // The encoder copies the bytes of attributes equal to the previous
+    // span's. Values change, repeat, alternate and switch type ('200' vs
+    // 200, 0 vs -0, which are === but encode differently), and Buffer's
+    // shared pool is churned between batches.
     const exporter = new InMemorySpanExporter()
     const tracer = createTracer({ env: {}, processors: [new SimpleSpanProcessor(exporter)] })
-    // Starts and ends with 'a', 'a': each batch begins with the bytes the previous one kept.
-    const sequence: AttributeValue[] = ['a', 'a', 'a', 'b', 'b', 'a', 200, 200, '200', '200', true, true, false, 2.5, 2.5, 'ü€😀', 'ü€😀', 'a', 'a']
+    // Starts and ends with 'a', 'a': a batch must not copy bytes of the previous one, which are gone.
+    const sequence: AttributeValue[] = ['a', 'a', 'a', 'b', 'b', 'a', 200, 200, '200', '200', true, true, false, 2.5, 2.5, 0, 0, -0, -0, 0, NaN, NaN, 'ü€😀', 'ü€😀', 'a', 'a']
     for (let round = 0; round < 3; round++) {
       exporter.reset()
       for (const [i, value] of sequence.entries()) {
@@ -530,6 +531,70 @@ describe('ProtobufSpanQueue (spans encoded as they end, taken as request bodies)
     )
   })
 
+  it('copies runs of attributes equal to the previous span\'s only while those bytes are still there (property)', () => {
+    // Spans of three kinds from two tracers (two resources) share a few keys
+    // and values, in varying order and number, so most attributes repeat the
+    // previous span's of the same kind. Around them: tiny spans (their
+    // length needs one byte, so each span's body moves), huge values (three
+    // bytes), long names and trace states (the slow head path), remote
+    // parents, events; two queues and encodeProtobuf() in between, and
+    // takes of any size (the bytes to copy from are dropped or moved).
+    // Every body must decode to the oracle's request for its spans.
+    const exporter = new InMemorySpanExporter()
+    const a = createTracer({ env: {}, serviceName: 'a', processors: [new SimpleSpanProcessor(exporter)] })
+    const b = createTracer({ env: {}, serviceName: 'b', processors: [new SimpleSpanProcessor(exporter)] })
+    const remote = a.extract({ traceparent: TRACEPARENT, tracestate: 'k=v' })
+    const big = 'h'.repeat(20_000)
+    const values: AttributeValue[] = ['x', 'y', '', 'ünï 😀', 0, -0, 1, 2.5, NaN, true, false, ['x'], big]
+    const attribute = fc.record({ key: fc.constantFrom('k1', 'k2', 'k3', 'k4', 'k5'), value: fc.integer({ min: 0, max: values.length - 1 }) })
+    const push = fc.record({
+      queue: fc.nat(1),
+      tracer: fc.nat(1),
+      kind: fc.constantFrom(SpanKind.SERVER, SpanKind.CLIENT, SpanKind.INTERNAL),
+      name: fc.constantFrom('s', 'GET /users/:id', 'n'.repeat(60)),
+      remote: fc.boolean(),
+      events: fc.nat(2),
+      attributes: fc.array(attribute, { maxLength: 6 }),
+    })
+    const op = fc.oneof(
+      { weight: 6, arbitrary: push },
+      { weight: 1, arbitrary: fc.record({ take: fc.integer({ min: 1, max: 6 }), from: fc.nat(1) }) },
+      { weight: 1, arbitrary: fc.record({ encode: fc.constant(true) }) },
+    )
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 80 }), (ops) => {
+        const queues = [new ProtobufSpanQueue(), new ProtobufSpanQueue()]
+        const pending: ReadableSpan[][] = [[], []]
+        const all: ReadableSpan[] = []
+        const check = (body: Buffer, expected: readonly ReadableSpan[]): void => {
+          expect(toOtlpJson(decode(body))).toEqual(expectedRequest(expected))
+        }
+        for (const o of ops) {
+          if ('queue' in o) {
+            exporter.reset()
+            const tracer = o.tracer === 0 ? a : b
+            const span = runWithContext(o.remote ? remote : a.extract({}), () => tracer.startSpan(o.name, { kind: o.kind }))
+            for (const { key, value } of o.attributes) span.setAttribute(key, values[value])
+            for (let i = 0; i < o.events; i++) span.addEvent(`event ${i}`, { k1: 'x' })
+            span.end()
+            const ended = exporter.getFinishedSpans()[0]!
+            queues[o.queue]!.push(ended)
+            pending[o.queue]!.push(ended)
+            all.push(ended)
+          } else if ('take' in o) {
+            if (pending[o.from]!.length === 0) continue
+            const { body } = queues[o.from]!.take(o.take)
+            check(body, pending[o.from]!.splice(0, o.take))
+          } else if (all.length > 0) {
+            check(encodeProtobuf(all.slice(-5)), all.slice(-5))
+          }
+        }
+        for (const i of [0, 1]) if (pending[i]!.length > 0) check(queues[i]!.take(512).body, pending[i]!)
+      }),
+      { numRuns: 150 },
+    )
+  })
+
   it('hands out bodies that later pushes and takes do not overwrite', () => {
     const queue = new ProtobufSpanQueue()
     for (const span of spans) queue.push(span)
@@ -658,6 +723,40 @@ describe('ProtoWriter', () => {
     write(w)
     return AnyValueType.toObject(AnyValueType.decode(w.finish()), { longs: String }) as Json
   }
+
+  it('changes generation whenever bytes already written are dropped or moved, and only then', () => {
+    const w = new ProtoWriter()
+    w.reset(4)
+    let g = w.generation
+    const moved = (): boolean => {
+      const changed = w.generation !== g
+      g = w.generation
+      return changed
+    }
+    const f = w.fork(0x0a, 1)
+    w.string(0x0a, 'grows the 4-byte buffer: offsets stay valid')
+    expect(moved()).toBe(false)
+    w.ldelim(f, 1) // the length fits the byte reserved: nothing moves
+    expect(moved()).toBe(false)
+    const wide = w.fork(0x12, 2)
+    w.uint32(1)
+    const body = w.ldelim(wide, 2) // one byte would do: the body slides back
+    expect(moved()).toBe(true)
+    expect(body).toBe(wide - 1)
+    // repeat() copies earlier bytes without moving any
+    const before = w.position
+    w.repeat(0, 3)
+    expect(moved()).toBe(false)
+    expect(w.view(before, w.position)).toEqual(w.view(0, 3))
+    w.shift(1)
+    expect(moved()).toBe(true)
+    w.rewind(2)
+    expect(moved()).toBe(true)
+    w.finish()
+    expect(moved()).toBe(true)
+    w.resetInto(Buffer.alloc(64))
+    expect(moved()).toBe(true)
+  })
 
   it('writes int64 varints, negative ones as ten-byte two’s complement', () => {
     for (const n of [0, 1, 127, 128, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1, -1, -128, -(2 ** 32), -(2 ** 53) + 1]) {

@@ -11,7 +11,7 @@ import type { Resource } from '../../resource.ts'
 import { RecordingSpan, type ReadableSpan } from '../../span.ts'
 import type { AttributeValue, Attributes, InstrumentationScope } from '../../types.ts'
 import { groupSpans, isInt64, linkFlags, spanFlags, traceStateString } from './mapping.ts'
-import { ProtoWriter, SHORT_STRING } from './writer.ts'
+import { ProtoWriter, SHORT_STRING, writeUtf8 } from './writer.ts'
 
 // Tags: (field number << 3) | wire type (0 varint, 1 fixed64, 2 length-delimited, 5 fixed32).
 const REQUEST_RESOURCE_SPANS = 0x0a // ExportTraceServiceRequest.resource_spans = 1
@@ -89,7 +89,7 @@ export function encodeProtobuf(spans: readonly ReadableSpan[]): Buffer {
     for (const scopeGroup of group.scopes) {
       const scopeSpans = startScopeSpans(w, scopeGroup.scope)
       const list = scopeGroup.spans
-      for (let i = 0; i < list.length; i++) writeSpan(w, list[i]!)
+      for (let i = 0; i < list.length; i++) writeSpan(w, list[i]!, writerMemo)
       w.ldelim(scopeSpans, 3)
     }
     w.ldelim(resourceSpans, 3)
@@ -125,40 +125,28 @@ export function startScopeSpans(w: ProtoWriter, scope: InstrumentationScope): nu
   return start
 }
 
-/** One ScopeSpans.spans entry (tag, length, Span message). */
-export function writeSpan(w: ProtoWriter, span: ReadableSpan): void {
+/**
+ * One ScopeSpans.spans entry (tag, length, Span message). `memo` belongs to
+ * `w`: always the same one for the same writer.
+ */
+export function writeSpan(w: ProtoWriter, span: ReadableSpan, memo: SpanMemo): void {
   // A span with a few attributes is 128 bytes to 16 KiB: two length bytes.
   const start = w.fork(SCOPE_SPANS_SPANS, 2)
+  let snapshot: AttributeSnapshot | null = null
+  let attributesAt = 0
   if (span instanceof RecordingSpan) {
-    // Ids generated here are still bytes in the id pool: copy them.
-    if (span.traceIdBytes !== null) w.bytes(SPAN_TRACE_ID, span.traceIdBytes, span.traceIdAt, 16)
-    else w.hexBytes(SPAN_TRACE_ID, span.traceId)
-    w.bytes(SPAN_SPAN_ID, span.spanIdBytes, span.spanIdAt, 8)
-    writeTraceState(w, SPAN_TRACE_STATE, span.traceState)
-    if (span.parentIdBytes !== null) w.bytes(SPAN_PARENT_SPAN_ID, span.parentIdBytes, span.parentIdAt, 8)
-    else writeParentSpanId(w, span.parentSpanId)
+    writeRecordingHead(w, span)
+    attributesAt = w.position - start
+    snapshot = writeSpanAttributes(w, span, memo)
   } else {
     w.hexBytes(SPAN_TRACE_ID, span.traceId)
     w.hexBytes(SPAN_SPAN_ID, span.spanId)
     writeTraceState(w, SPAN_TRACE_STATE, span.traceState)
     writeParentSpanId(w, span.parentSpanId)
+    if (span.name !== '') w.string(SPAN_NAME, span.name)
+    writeKindAndTimes(w, span)
+    if (span.attributes !== null) writeAttributes(w, SPAN_ATTRIBUTES, span.attributes)
   }
-  if (span.name !== '') w.string(SPAN_NAME, span.name)
-  w.uint32(SPAN_KIND)
-  w.uint32(span.kind)
-  toUnixNanosHalves(span.startTime, nanos)
-  w.uint32(SPAN_START_TIME)
-  w.fixed64(nanos[0]!, nanos[1]!)
-  toUnixNanosHalves(span.endTime, nanos)
-  w.uint32(SPAN_END_TIME)
-  w.fixed64(nanos[0]!, nanos[1]!)
-  if (span instanceof RecordingSpan) {
-    const keys = span.attributeKeys
-    const values = span.attributeValues
-    if (keys !== null && values !== null) {
-      for (let i = 0; i < keys.length; i++) writeSpanAttribute(w, keys[i]!, values[i]!)
-    }
-  } else if (span.attributes !== null) writeAttributes(w, SPAN_ATTRIBUTES, span.attributes)
   if (span.droppedAttributesCount > 0) {
     w.uint32(SPAN_DROPPED_ATTRIBUTES)
     w.uint32(span.droppedAttributesCount)
@@ -219,7 +207,91 @@ export function writeSpan(w: ProtoWriter, span: ReadableSpan): void {
   }
   w.uint32(SPAN_FLAGS)
   w.fixed32(spanFlags(span))
-  w.ldelim(start, 2)
+  const body = w.ldelim(start, 2)
+  if (snapshot !== null) {
+    // Only this span's body may have moved since its attributes were
+    // written (its own length, or an event's, needing another byte): the
+    // snapshot follows it and stays valid.
+    snapshot.base = body + attributesAt
+    snapshot.generation = w.generation
+  }
+}
+
+/**
+ * Span fields 1 to 8 of a span made here: ids copied from the id pool (no
+ * hex), name, kind and times, written straight into the buffer after one
+ * bounds check. A trace state, a parent known only as hex, or a long name
+ * (all unusual) go through the writer's own methods.
+ */
+function writeRecordingHead(w: ProtoWriter, span: RecordingSpan): void {
+  const traceIdBytes = span.traceIdBytes
+  if (traceIdBytes === null) w.hexBytes(SPAN_TRACE_ID, span.traceId)
+  const name = span.name
+  const shortName = name.length <= SHORT_STRING
+  // ids 18 + 10 + 10, name 2 + 3 per unit, kind 2, times 18
+  let buf = w.reserve(60 + (shortName ? 3 * name.length : 0))
+  let p = w.position
+  if (traceIdBytes !== null) p = putId(buf, p, SPAN_TRACE_ID, traceIdBytes, span.traceIdAt, 16)
+  p = putId(buf, p, SPAN_SPAN_ID, span.spanIdBytes, span.spanIdAt, 8)
+  const parentIdBytes = span.parentIdBytes
+  if (span.traceState !== undefined || (parentIdBytes === null && span.parentSpanId !== undefined) || !shortName) {
+    w.commit(p)
+    writeTraceState(w, SPAN_TRACE_STATE, span.traceState)
+    if (parentIdBytes !== null) w.bytes(SPAN_PARENT_SPAN_ID, parentIdBytes, span.parentIdAt, 8)
+    else writeParentSpanId(w, span.parentSpanId)
+    if (name !== '') w.string(SPAN_NAME, name)
+    writeKindAndTimes(w, span)
+    return
+  }
+  if (parentIdBytes !== null) p = putId(buf, p, SPAN_PARENT_SPAN_ID, parentIdBytes, span.parentIdAt, 8)
+  if (name !== '') {
+    buf[p] = SPAN_NAME
+    const end = writeUtf8(buf, name, p + 2)
+    buf[p + 1] = end - p - 2
+    p = end
+  }
+  buf[p] = SPAN_KIND
+  buf[p + 1] = span.kind
+  toUnixNanosHalves(span.startTime, nanos)
+  buf[p + 2] = SPAN_START_TIME
+  p = putFixed64(buf, p + 3, nanos[0]!, nanos[1]!)
+  toUnixNanosHalves(span.endTime, nanos)
+  buf[p] = SPAN_END_TIME
+  w.commit(putFixed64(buf, p + 1, nanos[0]!, nanos[1]!))
+}
+
+function writeKindAndTimes(w: ProtoWriter, span: ReadableSpan): void {
+  w.uint32(SPAN_KIND)
+  w.uint32(span.kind)
+  toUnixNanosHalves(span.startTime, nanos)
+  w.uint32(SPAN_START_TIME)
+  w.fixed64(nanos[0]!, nanos[1]!)
+  toUnixNanosHalves(span.endTime, nanos)
+  w.uint32(SPAN_END_TIME)
+  w.fixed64(nanos[0]!, nanos[1]!)
+}
+
+/** An id field (tag, length, `n` < 128 bytes copied from `src` at `at`) at `p`; returns the end. */
+function putId(buf: Buffer, p: number, tag: number, src: Uint8Array, at: number, n: number): number {
+  buf[p] = tag
+  buf[p + 1] = n
+  p += 2
+  // A loop, not src.copy(): a native call costs more than 16 byte moves.
+  for (let i = at, end = at + n; i < end; i++) buf[p++] = src[i]!
+  return p
+}
+
+/** A fixed64 from its unsigned 32-bit halves at `p`, little-endian; returns the end. */
+function putFixed64(buf: Buffer, p: number, lo: number, hi: number): number {
+  buf[p] = lo
+  buf[p + 1] = lo >>> 8
+  buf[p + 2] = lo >>> 16
+  buf[p + 3] = lo >>> 24
+  buf[p + 4] = hi
+  buf[p + 5] = hi >>> 8
+  buf[p + 6] = hi >>> 16
+  buf[p + 7] = hi >>> 24
+  return p + 8
 }
 
 function writeParentSpanId(w: ProtoWriter, parent: string | undefined): void {
@@ -240,39 +312,86 @@ function writeAttributes(w: ProtoWriter, tag: number, attributes: Attributes): v
 }
 
 /**
- * Span attributes repeat from span to span: the method, scheme, host, peer
- * address, user agent, route and status of a server's requests mostly equal
- * the previous request's. Per key, the encoder remembers the last value and,
- * once the same value comes twice in a row, that KeyValue's bytes, which it
- * then copies instead of encoding again. Bounded in keys and in bytes per
- * entry; a value that changes every span (url.path) costs one lookup.
+ * Span attributes repeat from span to span: a server's spans set the same
+ * keys in the same order, and most values (method, scheme, host, peer,
+ * protocol, route, status) equal the previous request's. For each span kind
+ * the encoder remembers the previous span's attribute arrays and where their
+ * bytes are in the writer; each run of attributes equal to the previous
+ * span's (same key, same value, same place) is copied from there in one go,
+ * and only the others (url.path) are encoded. The bytes are valid while the
+ * writer's generation is unchanged: a queue's arena holds the spans of a
+ * batch back to back. Interleaved kinds (a server span and its client
+ * spans) each keep their own. Arrays never match (fresh copies on every span).
  */
-interface AttributeMemo {
-  value: AttributeValue
-  bytes: Uint8Array | null
+class AttributeSnapshot {
+  keys: readonly string[] | null = null
+  values: readonly AttributeValue[] | null = null
+  generation: number = -1
+  /** Where the attributes' bytes start in the writer; ends[i] is where attribute i's end, relative to it. */
+  base: number = 0
+  ends: Int32Array = new Int32Array(32)
+  /** Filled while the next span is written, then swapped with `ends`. */
+  next: Int32Array = new Int32Array(32)
 }
-const memos = new Map<string, AttributeMemo>()
-const MAX_MEMO_KEYS = 512
-const MAX_MEMO_BYTES = 256
 
-function writeSpanAttribute(w: ProtoWriter, key: string, value: AttributeValue): void {
-  const memo = memos.get(key)
-  if (memo !== undefined && memo.value === value && memo.bytes !== null) {
-    w.raw(memo.bytes)
-    return
+/**
+ * What writeSpan() remembers between the spans it writes into one
+ * ProtoWriter: one per writer, so that nothing global holds on to a writer
+ * (and its buffer) that its owner has let go.
+ */
+export class SpanMemo {
+  /** By SpanKind (1 to 5; 0 for anything else). */
+  readonly byKind: readonly AttributeSnapshot[] = [0, 1, 2, 3, 4, 5].map(() => new AttributeSnapshot())
+}
+/** encodeProtobuf()'s, for its one writer. */
+const writerMemo = new SpanMemo()
+
+/**
+ * Writes a span's attributes; returns the snapshot now pointing at them, whose
+ * `base` the caller sets once the span's own length is final, or null.
+ */
+function writeSpanAttributes(w: ProtoWriter, span: RecordingSpan, memo: SpanMemo): AttributeSnapshot | null {
+  const keys = span.attributeKeys
+  const values = span.attributeValues
+  if (keys === null || values === null) return null
+  const n = keys.length
+  const snap = memo.byKind[span.kind] ?? memo.byKind[0]!
+  const oldKeys = snap.generation === w.generation ? snap.keys : null
+  const oldValues = snap.values
+  const oldEnds = snap.ends
+  const oldBase = snap.base
+  const same = oldKeys === null ? 0 : Math.min(n, oldKeys.length)
+  let ends = snap.next
+  if (ends.length < n) ends = snap.next = new Int32Array(n * 2)
+  const regionStart = w.position
+  let i = 0
+  while (i < n) {
+    // A run of attributes as in the previous span: one copy.
+    let j = i
+    while (j < same && oldKeys![j] === keys[j] && sameValue(oldValues![j]!, values[j]!)) j++
+    if (j > i) {
+      const from = i === 0 ? 0 : oldEnds[i - 1]!
+      const shift = w.position - regionStart - from
+      w.repeat(oldBase + from, oldBase + oldEnds[j - 1]!)
+      for (; i < j; i++) ends[i] = oldEnds[i]! + shift
+      if (i === n) break
+    }
+    writeKeyValue(w, SPAN_ATTRIBUTES, keys[i]!, values[i]!)
+    ends[i] = w.position - regionStart
+    i++
   }
-  const start = w.position
-  writeKeyValue(w, SPAN_ATTRIBUTES, key, value)
-  // Arrays are fresh copies on every span: identity never repeats.
-  if (typeof value === 'object') return
-  if (memo === undefined) {
-    if (memos.size < MAX_MEMO_KEYS) memos.set(key, { value, bytes: null })
-  } else if (memo.value === value) {
-    if (w.position - start <= MAX_MEMO_BYTES) memo.bytes = w.copyFrom(start)
-  } else {
-    memo.value = value
-    memo.bytes = null
-  }
+  snap.keys = keys
+  snap.values = values
+  snap.generation = w.generation
+  snap.base = regionStart
+  snap.next = oldEnds
+  snap.ends = ends
+  return snap
+}
+
+/** Values encoded the same: equal strings, booleans, numbers (but 0 and -0 differ: int 0, double -0). */
+function sameValue(a: AttributeValue, b: AttributeValue): boolean {
+  return a === b && (b !== 0 || 1 / (a as number) === 1 / b)
 }
 
 function writeKeyValue(w: ProtoWriter, tag: number, key: string, value: AttributeValue): void {

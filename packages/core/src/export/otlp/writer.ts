@@ -48,6 +48,13 @@ interface NativeUtf8 {
 export class ProtoWriter {
   #buf: Buffer = EMPTY
   #pos: number = 0
+  /**
+   * Counts the times bytes already written were dropped or moved (reset,
+   * rewind, shift, finish, a body slid by ldelim): an offset taken in one
+   * generation still points at the same bytes while the generation is
+   * unchanged (growing keeps offsets).
+   */
+  #generation: number = 0
 
   /**
    * Starts a new message in a fresh buffer of `expectedSize` bytes (it grows
@@ -56,6 +63,7 @@ export class ProtoWriter {
    * writing it into fresh memory once.
    */
   reset(expectedSize: number): void {
+    this.#generation++
     this.#buf = Buffer.allocUnsafe(expectedSize)
     this.#pos = 0
   }
@@ -65,6 +73,7 @@ export class ProtoWriter {
    * whose bytes nobody reads any more (see ProtobufSpanQueue#recycle).
    */
   resetInto(buffer: Buffer): void {
+    this.#generation++
     this.#buf = buffer
     this.#pos = 0
   }
@@ -76,9 +85,41 @@ export class ProtoWriter {
 
   /** The bytes written since reset(), as a view of the writer's buffer. */
   finish(): Buffer {
+    this.#generation++
     const out = this.#buf.subarray(0, this.#pos)
     this.#buf = EMPTY
     return out
+  }
+
+  /**
+   * Makes room for `n` more bytes and returns the buffer, for a caller that
+   * writes several fields itself from `position` (one bounds check instead of
+   * one per field), then calls commit() with where it stopped.
+   */
+  reserve(n: number): Buffer {
+    if (this.#pos + n > this.#buf.length) this.#grow(n)
+    return this.#buf
+  }
+
+  /** Moves the position to `pos`, the end of bytes written into reserve()'s buffer. */
+  commit(pos: number): void {
+    this.#pos = pos
+  }
+
+  /** See #generation. */
+  get generation(): number {
+    return this.#generation
+  }
+
+  /**
+   * Appends a copy of bytes written earlier, `from` to `to` (offsets of the
+   * current generation): natively, without a view object per copy.
+   */
+  repeat(from: number, to: number): void {
+    const n = to - from
+    this.#ensure(n)
+    this.#buf.copyWithin(this.#pos, from, to)
+    this.#pos += n
   }
 
   /** Makes room for `n` more bytes. */
@@ -226,23 +267,18 @@ export class ProtoWriter {
     return this.#pos
   }
 
-  /** A copy of the bytes written from `start` to the current position. */
-  copyFrom(start: number): Uint8Array {
-    // A real copy: Buffer#slice would be a view, and these bytes change
-    // after this (ldelim() slides the enclosing messages' bodies).
-    return Uint8Array.prototype.slice.call(this.#buf, start, this.#pos)
-  }
-
   /**
    * Forgets what was written from `pos` on (a span whose encoding failed
    * halfway, or an emptied queue): the buffer is kept for what comes next.
    */
   rewind(pos: number): void {
+    this.#generation++
     this.#pos = pos
   }
 
   /** Drops the first `n` bytes written, moving the rest to the front (a queue handing out its oldest entries). */
   shift(n: number): void {
+    this.#generation++
     this.#buf.copyWithin(0, n, this.#pos)
     this.#pos -= n
   }
@@ -311,12 +347,17 @@ export class ProtoWriter {
     return this.#pos
   }
 
-  /** Ends the field that fork() started at `start` with the same `reserve`. */
-  ldelim(start: number, reserve: number): void {
+  /**
+   * Ends the field that fork() started at `start` with the same `reserve`.
+   * Returns where its body now starts (moved if the length needed a
+   * different number of bytes).
+   */
+  ldelim(start: number, reserve: number): number {
     const length = this.#pos - start
     const size = varintSize(length)
     if (size !== reserve) {
       // The guess was off: slide the body so the length fits exactly.
+      this.#generation++
       this.#ensure(size - reserve)
       this.#buf.copyWithin(start - reserve + size, start, this.#pos)
       this.#pos += size - reserve
@@ -329,6 +370,7 @@ export class ProtoWriter {
       v >>>= 7
     }
     buf[pos] = v
+    return pos + 1
   }
 }
 
@@ -337,7 +379,7 @@ export class ProtoWriter {
  * (3 bytes per UTF-16 unit). Same output as Buffer's encoder, lone surrogates
  * included, but without a native call, which dominates for short strings.
  */
-function writeUtf8(buf: Buffer, s: string, pos: number): number {
+export function writeUtf8(buf: Buffer, s: string, pos: number): number {
   const length = s.length
   for (let i = 0; i < length; i++) {
     let c = s.charCodeAt(i)

@@ -132,6 +132,46 @@ describe('traceRequests: a plain node:http server', () => {
     expect(ports.size).toBe(2)
   })
 
+  it('applies the span limits to the request attributes, and keeps a sampler\'s attributes', async () => {
+    // The request attributes are handed to the span in one step: the count
+    // and length limits must still hold, and attributes a sampler set
+    // first must survive (the one-step path then steps aside).
+    const limited = memoryTracer({ spanLimits: { attributeCountLimit: 5, attributeValueLengthLimit: 8 } })
+    const sampler = {
+      shouldSample: () => ({ decision: 2 as const, attributes: { 'sampler.rule': 'keep', 'url.scheme': 'from-sampler' } }),
+      toString: () => 'Tagging',
+    }
+    const tagged = memoryTracer({ sampler })
+    for (const { tracer, exporter, check } of [
+      {
+        ...limited,
+        check: (attributes: Record<string, unknown>, dropped: number): void => {
+          expect(Object.keys(attributes)).toEqual(['http.request.method', 'url.path', 'url.query', 'url.scheme', 'server.address'])
+          expect(attributes['url.path']).toBe('/a-very-')
+          expect(attributes['url.query']).toBe('q=1')
+          expect(dropped).toBeGreaterThanOrEqual(4) // server.port, client and peer address, peer port, protocol, user agent, status code
+        },
+      },
+      {
+        ...tagged,
+        check: (attributes: Record<string, unknown>, dropped: number): void => {
+          expect(attributes['sampler.rule']).toBe('keep')
+          expect(attributes['url.scheme']).toBe('http') // the request's own value replaces the sampler's
+          expect(attributes['url.path']).toBe('/a-very-long-path')
+          expect(attributes['network.peer.port']).toEqual(expect.any(Number))
+          expect(dropped).toBe(0)
+        },
+      },
+    ]) {
+      const server = createServer(traceRequests((_req, res) => res.end(), { tracer }))
+      const port = await listen(server)
+      await fetch(`http://127.0.0.1:${port}/a-very-long-path?q=1`)
+      const [span] = await exporter.waitForSpans(1)
+      server.close()
+      check(span!.attributes!, span!.droppedAttributesCount)
+    }
+  })
+
   it('ends the span of an aborted request', async () => {
     const { tracer, exporter } = memoryTracer()
     const server = createServer(traceRequests((_req, res) => {

@@ -25,7 +25,7 @@ import {
   ATTR_USER_AGENT_ORIGINAL,
   DEFAULT_KNOWN_METHODS,
 } from '../semconv.ts'
-import { exceptionType, type Span } from '../span.ts'
+import { exceptionType, RecordingSpan, type Span } from '../span.ts'
 import { createTracer, ensureGlobalTracer, type Tracer, type TracerOptions } from '../tracer.ts'
 import { SpanKind, SpanStatusCode } from '../types.ts'
 import { firstForwardedFor, firstHeaderToken, nodeAddress, parseForwarded, parseHostPort } from './forwarded.ts'
@@ -196,36 +196,64 @@ export class HttpServerTracing {
   }
 
   #setRequestAttributes(span: Span, req: IncomingMessage, method: string, raw: string, path: string, query: string | undefined): void {
-    span.setAttribute(ATTR_HTTP_REQUEST_METHOD, method)
-    if (method !== raw) span.setAttribute(ATTR_HTTP_REQUEST_METHOD_ORIGINAL, raw)
-    span.setAttribute(ATTR_URL_PATH, path)
-    if (query !== undefined) span.setAttribute(ATTR_URL_QUERY, redactQuery(query, this.#sensitive))
+    // Collected first and handed over in one step (see RecordingSpan#adoptAttributes).
+    const keys: string[] = [ATTR_HTTP_REQUEST_METHOD]
+    const values: Array<string | number> = [method]
+    if (method !== raw) {
+      keys.push(ATTR_HTTP_REQUEST_METHOD_ORIGINAL)
+      values.push(raw)
+    }
+    keys.push(ATTR_URL_PATH)
+    values.push(path)
+    if (query !== undefined) {
+      keys.push(ATTR_URL_QUERY)
+      values.push(redactQuery(query, this.#sensitive))
+    }
     const headers = req.headers
     const socket = req.socket
     // Proxies first: Forwarded (RFC 7239), then the X-Forwarded-* family, then the connection.
     const forwarded = headers.forwarded === undefined ? undefined : parseForwarded(headers.forwarded)
     const scheme = forwarded?.proto ?? validScheme(firstHeaderToken(headers['x-forwarded-proto'])) ??
       ((socket as TLSSocket | null)?.encrypted === true ? 'https' : 'http')
-    span.setAttribute(ATTR_URL_SCHEME, scheme)
+    keys.push(ATTR_URL_SCHEME)
+    values.push(scheme)
     // Each source in turn: a malformed X-Forwarded-Host falls back to Host.
     const host = parseHostPort(forwarded?.host) ?? parseHostPort(firstHeaderToken(headers['x-forwarded-host'])) ??
       parseHostPort(headers.host ?? (headers[':authority'] as string | undefined))
     if (host !== undefined) {
-      span.setAttribute(ATTR_SERVER_ADDRESS, host.address)
-      if (host.port !== undefined) span.setAttribute(ATTR_SERVER_PORT, host.port)
+      keys.push(ATTR_SERVER_ADDRESS)
+      values.push(host.address)
+      if (host.port !== undefined) {
+        keys.push(ATTR_SERVER_PORT)
+        values.push(host.port)
+      }
     }
     const peer = peerOf(socket as PeerSocket | null | undefined)
     const forwardedFor = forwarded?.for ?? firstForwardedFor(headers['x-forwarded-for'])
     const client = forwardedFor === undefined ? peer?.address : nodeAddress(forwardedFor)
-    if (client !== undefined) span.setAttribute(ATTR_CLIENT_ADDRESS, client)
+    if (client !== undefined) {
+      keys.push(ATTR_CLIENT_ADDRESS)
+      values.push(client)
+    }
     if (peer !== undefined) {
-      span.setAttribute(ATTR_NETWORK_PEER_ADDRESS, peer.address)
-      if (peer.port !== undefined) span.setAttribute(ATTR_NETWORK_PEER_PORT, peer.port)
+      keys.push(ATTR_NETWORK_PEER_ADDRESS)
+      values.push(peer.address)
+      if (peer.port !== undefined) {
+        keys.push(ATTR_NETWORK_PEER_PORT)
+        values.push(peer.port)
+      }
     }
     // The conventions write "2" for HTTP/2, "1.1" for HTTP/1.1.
-    span.setAttribute(ATTR_NETWORK_PROTOCOL_VERSION, req.httpVersionMajor === 2 ? '2' : req.httpVersion)
+    keys.push(ATTR_NETWORK_PROTOCOL_VERSION)
+    values.push(req.httpVersionMajor === 2 ? '2' : req.httpVersion)
     const ua = headers['user-agent']
-    if (ua !== undefined) span.setAttribute(ATTR_USER_AGENT_ORIGINAL, ua)
+    if (ua !== undefined) {
+      keys.push(ATTR_USER_AGENT_ORIGINAL)
+      values.push(ua)
+    }
+    if (!(span instanceof RecordingSpan) || !span.adoptAttributes(keys, values)) {
+      for (let i = 0; i < keys.length; i++) span.setAttribute(keys[i]!, values[i])
+    }
     for (const name of this.#requestHeaders) {
       const values = req.headersDistinct[name]
       if (values !== undefined) span.setAttribute(ATTR_HTTP_REQUEST_HEADER_PREFIX + name, values)

@@ -420,6 +420,18 @@ describe('encodeProtobuf', () => {
     expect(Object.is(back.negativeZero, -0)).toBe(true)
   })
 
+  it('writes a kind given from plain JavaScript as it is, even one that is no SpanKind', () => {
+    const exporter = new InMemorySpanExporter()
+    const tracer = createTracer({ env: {}, processors: [new SimpleSpanProcessor(exporter)] })
+    for (const kind of [SpanKind.CONSUMER, 300]) tracer.startSpan('k', { kind: kind as SpanKind }).end()
+    const spans = exporter.getFinishedSpans()
+    const queue = new ProtobufSpanQueue()
+    for (const span of spans) queue.push(span)
+    for (const body of [encodeProtobuf(spans), queue.take(512).body]) {
+      expect(spansOf(decode(body)).map((s) => s.kind)).toEqual([SpanKind.CONSUMER, 300])
+    }
+  })
+
   it('encodes an empty list as an empty request', () => {
     const bytes = encodeProtobuf([])
     expect(bytes).toHaveLength(0)

@@ -220,8 +220,8 @@ export function writeSpan(w: ProtoWriter, span: ReadableSpan, memo: SpanMemo): v
 /**
  * Span fields 1 to 8 of a span made here: ids copied from the id pool (no
  * hex), name, kind and times, written straight into the buffer after one
- * bounds check. A trace state, a parent known only as hex, or a long name
- * (all unusual) go through the writer's own methods.
+ * bounds check. A trace state, a parent known only as hex, a long name or
+ * an odd kind (all unusual) go through the writer's own methods.
  */
 function writeRecordingHead(w: ProtoWriter, span: RecordingSpan): void {
   const traceIdBytes = span.traceIdBytes
@@ -229,12 +229,13 @@ function writeRecordingHead(w: ProtoWriter, span: RecordingSpan): void {
   const name = span.name
   const shortName = name.length <= SHORT_STRING
   // ids 18 + 10 + 10, name 2 + 3 per unit, kind 2, times 18
-  let buf = w.reserve(60 + (shortName ? 3 * name.length : 0))
+  const buf = w.reserve(60 + (shortName ? 3 * name.length : 0))
   let p = w.position
   if (traceIdBytes !== null) p = putId(buf, p, SPAN_TRACE_ID, traceIdBytes, span.traceIdAt, 16)
   p = putId(buf, p, SPAN_SPAN_ID, span.spanIdBytes, span.spanIdAt, 8)
   const parentIdBytes = span.parentIdBytes
-  if (span.traceState !== undefined || (parentIdBytes === null && span.parentSpanId !== undefined) || !shortName) {
+  // (A kind beyond one varint byte is not a SpanKind, but is written as given.)
+  if (span.traceState !== undefined || (parentIdBytes === null && span.parentSpanId !== undefined) || !shortName || (span.kind & ~0x7f) !== 0) {
     w.commit(p)
     writeTraceState(w, SPAN_TRACE_STATE, span.traceState)
     if (parentIdBytes !== null) w.bytes(SPAN_PARENT_SPAN_ID, parentIdBytes, span.parentIdAt, 8)

@@ -317,6 +317,37 @@ describe.each([4, 5] as const)('express %i', (major) => {
     expect(exporter.getFinishedSpans()).toEqual([])
   })
 
+  it('traces the same requests on the first call and every later one, however it is mounted', async () => {
+    // From its first request on, a middleware of the whole app starts each
+    // span before Express runs (a wrapper of app.handle): the same requests
+    // must be traced, with the same spans, as on the first request. One
+    // mounted on a path (or in a router) must keep tracing only its own.
+    const express = expressOf(major)
+    const whole = express()
+    whole.use(tracing({ tracer, ignore: '/health' }))
+    whole.get('/users/:id', ok)
+    whole.get('/health', ok)
+    const part = express()
+    part.get('/outside', ok)
+    const api = express.Router()
+    api.use(tracing({ tracer }))
+    api.get('/users/:id', ok)
+    part.use('/api', api)
+    for (const [app, traced, untraced] of [[whole, '/users/7', '/health'], [part, '/api/users/7', '/outside']] as const) {
+      const served = await start(app as unknown as (req: IncomingMessage, res: ServerResponse) => void)
+      for (let i = 0; i < 3; i++) {
+        exporter.reset()
+        await request(served.server).get(untraced).expect(200)
+        await request(served.server).get(traced).set('traceparent', `00-${TRACE}-${PARENT}-01`).expect(200)
+        const span = await onlyServerSpan()
+        expect(span.name).toBe(app === whole ? 'GET /users/:id' : 'GET /api/users/:id')
+        expect(span.traceId).toBe(TRACE)
+        expect(span.parentSpanId).toBe(PARENT)
+        expect(span.attributes?.['url.path']).toBe(traced)
+      }
+    }
+  })
+
   it('captures the named request and response headers', async () => {
     const app = await contractApp({ captureHeaders: { request: ['x-request-id'], response: ['x-response-id'] } })
     await request(app.server).get('/headers').set('x-request-id', 'q-1').set('authorization', 'secret').expect(200)

@@ -162,9 +162,11 @@ export class HttpServerTracing {
   start(req: IncomingMessage, res: ServerResponse): Context {
     const existing = stateOf(req)
     if (existing !== undefined) return existing.context
-    const url = req.url ?? '/'
-    const q = url.indexOf('?')
-    const path = q === -1 ? url : url.slice(0, q)
+    // Express rewrites req.url below a mount path and keeps the original.
+    const url = (req as { originalUrl?: unknown }).originalUrl
+    const target = typeof url === 'string' ? url : req.url ?? '/'
+    const q = target.indexOf('?')
+    const path = q === -1 ? target : target.slice(0, q)
     if (this.#ignore !== undefined && this.#ignore(path, req)) {
       // Ignored: no span, and nothing made while handling it creates spans either.
       return getActiveContext().withSuppressed(true)
@@ -186,7 +188,7 @@ export class HttpServerTracing {
         res.setHeader(PRIMING_HEADER, '')
         res.removeHeader(PRIMING_HEADER)
       }
-      this.#setRequestAttributes(span, req, method, raw, path, q === -1 ? undefined : url.slice(q + 1))
+      this.#setRequestAttributes(span, req, method, raw, path, q === -1 ? undefined : target.slice(q + 1))
       if (this.#requestHook !== undefined) callHook('requestHook', this.#requestHook, span, req)
       // on(), not once(): 'close' is emitted once per response, and once()
       // would wrap the shared listener in a new closure per request.

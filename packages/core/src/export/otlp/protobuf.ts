@@ -11,7 +11,7 @@ import type { Resource } from '../../resource.ts'
 import { RecordingSpan, type ReadableSpan } from '../../span.ts'
 import type { AttributeValue, Attributes, InstrumentationScope } from '../../types.ts'
 import { groupSpans, isInt64, linkFlags, spanFlags, traceStateString } from './mapping.ts'
-import { ProtoWriter, SHORT_STRING, writeUtf8 } from './writer.ts'
+import { ProtoWriter, putFixed64, putId, SHORT_STRING, writeUtf8 } from './writer.ts'
 
 // Tags: (field number << 3) | wire type (0 varint, 1 fixed64, 2 length-delimited, 5 fixed32).
 const REQUEST_RESOURCE_SPANS = 0x0a // ExportTraceServiceRequest.resource_spans = 1
@@ -270,29 +270,6 @@ function writeKindAndTimes(w: ProtoWriter, span: ReadableSpan): void {
   toUnixNanosHalves(span.endTime, nanos)
   w.uint32(SPAN_END_TIME)
   w.fixed64(nanos[0]!, nanos[1]!)
-}
-
-/** An id field (tag, length, `n` < 128 bytes copied from `src` at `at`) at `p`; returns the end. */
-function putId(buf: Buffer, p: number, tag: number, src: Uint8Array, at: number, n: number): number {
-  buf[p] = tag
-  buf[p + 1] = n
-  p += 2
-  // A loop, not src.copy(): a native call costs more than 16 byte moves.
-  for (let i = at, end = at + n; i < end; i++) buf[p++] = src[i]!
-  return p
-}
-
-/** A fixed64 from its unsigned 32-bit halves at `p`, little-endian; returns the end. */
-function putFixed64(buf: Buffer, p: number, lo: number, hi: number): number {
-  buf[p] = lo
-  buf[p + 1] = lo >>> 8
-  buf[p + 2] = lo >>> 16
-  buf[p + 3] = lo >>> 24
-  buf[p + 4] = hi
-  buf[p + 5] = hi >>> 8
-  buf[p + 6] = hi >>> 16
-  buf[p + 7] = hi >>> 24
-  return p + 8
 }
 
 function writeParentSpanId(w: ProtoWriter, parent: string | undefined): void {

@@ -192,17 +192,7 @@ export class ProtoWriter {
   /** A fixed64 given as its two unsigned 32-bit halves. */
   fixed64(lo: number, hi: number): void {
     this.#ensure(8)
-    const buf = this.#buf
-    const pos = this.#pos
-    buf[pos] = lo
-    buf[pos + 1] = lo >>> 8
-    buf[pos + 2] = lo >>> 16
-    buf[pos + 3] = lo >>> 24
-    buf[pos + 4] = hi
-    buf[pos + 5] = hi >>> 8
-    buf[pos + 6] = hi >>> 16
-    buf[pos + 7] = hi >>> 24
-    this.#pos = pos + 8
+    this.#pos = putFixed64(this.#buf, this.#pos, lo, hi)
   }
 
   /** An IEEE 754 double, little-endian; NaN, ±Infinity and -0 included. */
@@ -326,13 +316,7 @@ export class ProtoWriter {
    */
   bytes(tag: number, src: Uint8Array, at: number, n: number): void {
     this.#ensure(2 + n)
-    const buf = this.#buf
-    let pos = this.#pos
-    buf[pos++] = tag
-    buf[pos++] = n
-    // A loop, not src.copy(): a native call costs more than 16 byte moves.
-    for (let i = at, end = at + n; i < end; i++) buf[pos++] = src[i]!
-    this.#pos = pos
+    this.#pos = putId(this.#buf, this.#pos, tag, src, at, n)
   }
 
   /**
@@ -372,6 +356,35 @@ export class ProtoWriter {
     buf[pos] = v
     return pos + 1
   }
+}
+
+/**
+ * A fixed64 from its unsigned 32-bit halves at `p`, little-endian; returns
+ * the end. For callers writing several fields after one reserve().
+ */
+export function putFixed64(buf: Buffer, p: number, lo: number, hi: number): number {
+  buf[p] = lo
+  buf[p + 1] = lo >>> 8
+  buf[p + 2] = lo >>> 16
+  buf[p + 3] = lo >>> 24
+  buf[p + 4] = hi
+  buf[p + 5] = hi >>> 8
+  buf[p + 6] = hi >>> 16
+  buf[p + 7] = hi >>> 24
+  return p + 8
+}
+
+/**
+ * A bytes field (tag, length, `n` < 128 bytes copied from `src` at `at`: an
+ * id from the id pool) at `p`; returns the end.
+ */
+export function putId(buf: Buffer, p: number, tag: number, src: Uint8Array, at: number, n: number): number {
+  buf[p] = tag
+  buf[p + 1] = n
+  p += 2
+  // A loop, not src.copy(): a native call costs more than 16 byte moves.
+  for (let i = at, end = at + n; i < end; i++) buf[p++] = src[i]!
+  return p
 }
 
 /**

@@ -135,8 +135,8 @@ export function markdown(summary, meta) {
     '⁴ Server CPU per request beyond bare\'s in the same round (1/req-per-CPU-s minus bare\'s), median, in microseconds: what a ' +
       'variant costs per request, to compare with the budgets a ratio allows (a ratio r to bare costs (1/r - 1) × bare\'s CPU per ' +
       'request). It is more than the tracer\'s own work: with more CPU per request the server answers fewer requests per turn of the ' +
-      'event loop, so each pays a larger share of the loop\'s syscalls and wake-ups. On this 2-core VM a plain busy-wait of 4.4 µs per ' +
-      'request (no allocation, no I/O) measured +8.1 µs here on Fastify, Node 24.',
+      'event loop, so each pays a larger share of the loop\'s syscalls and wake-ups. Measured once while developing Spanline (a 2-core ' +
+      'VM, Fastify, Node 24; not by this run): a plain busy-wait of 4.4 µs per request, no allocation and no I/O, added 8.1 µs.',
   )
   const withErrors = summary.filter((r) => r.loadErrors > 0)
   if (withErrors.length) {

@@ -257,8 +257,8 @@ export class HttpServerTracing {
       for (let i = 0; i < keys.length; i++) span.setAttribute(keys[i]!, values[i])
     }
     for (const name of this.#requestHeaders) {
-      const values = req.headersDistinct[name]
-      if (values !== undefined) span.setAttribute(ATTR_HTTP_REQUEST_HEADER_PREFIX + name, values)
+      const distinct = req.headersDistinct[name]
+      if (distinct !== undefined) span.setAttribute(ATTR_HTTP_REQUEST_HEADER_PREFIX + name, distinct)
     }
   }
 

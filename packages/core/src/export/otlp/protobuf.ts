@@ -89,7 +89,7 @@ export function encodeProtobuf(spans: readonly ReadableSpan[]): Buffer {
     for (const scopeGroup of group.scopes) {
       const scopeSpans = startScopeSpans(w, scopeGroup.scope)
       const list = scopeGroup.spans
-      for (let i = 0; i < list.length; i++) writeSpan(w, list[i]!, writerMemo)
+      for (let i = 0; i < list.length; i++) writeSpan(encoder, list[i]!)
       w.ldelim(scopeSpans, 3)
     }
     w.ldelim(resourceSpans, 3)
@@ -125,11 +125,9 @@ export function startScopeSpans(w: ProtoWriter, scope: InstrumentationScope): nu
   return start
 }
 
-/**
- * One ScopeSpans.spans entry (tag, length, Span message). `memo` belongs to
- * `w`: always the same one for the same writer.
- */
-export function writeSpan(w: ProtoWriter, span: ReadableSpan, memo: SpanMemo): void {
+/** One ScopeSpans.spans entry (tag, length, Span message), written to `encoder.out`. */
+export function writeSpan(encoder: SpanEncoder, span: ReadableSpan): void {
+  const w = encoder.out
   // A span with a few attributes is 128 bytes to 16 KiB: two length bytes.
   const start = w.fork(SCOPE_SPANS_SPANS, 2)
   let snapshot: AttributeSnapshot | null = null
@@ -137,14 +135,11 @@ export function writeSpan(w: ProtoWriter, span: ReadableSpan, memo: SpanMemo): v
   if (span instanceof RecordingSpan) {
     writeRecordingHead(w, span)
     attributesAt = w.position - start
-    snapshot = writeSpanAttributes(w, span, memo)
+    snapshot = writeSpanAttributes(w, span, encoder)
   } else {
     w.hexBytes(SPAN_TRACE_ID, span.traceId)
     w.hexBytes(SPAN_SPAN_ID, span.spanId)
-    writeTraceState(w, SPAN_TRACE_STATE, span.traceState)
-    writeParentSpanId(w, span.parentSpanId)
-    if (span.name !== '') w.string(SPAN_NAME, span.name)
-    writeKindAndTimes(w, span)
+    writeHeadAfterIds(w, span)
     if (span.attributes !== null) writeAttributes(w, SPAN_ATTRIBUTES, span.attributes)
   }
   if (span.droppedAttributesCount > 0) {
@@ -237,11 +232,7 @@ function writeRecordingHead(w: ProtoWriter, span: RecordingSpan): void {
   // (A kind beyond one varint byte is not a SpanKind, but is written as given.)
   if (span.traceState !== undefined || (parentIdBytes === null && span.parentSpanId !== undefined) || !shortName || (span.kind & ~0x7f) !== 0) {
     w.commit(p)
-    writeTraceState(w, SPAN_TRACE_STATE, span.traceState)
-    if (parentIdBytes !== null) w.bytes(SPAN_PARENT_SPAN_ID, parentIdBytes, span.parentIdAt, 8)
-    else writeParentSpanId(w, span.parentSpanId)
-    if (name !== '') w.string(SPAN_NAME, name)
-    writeKindAndTimes(w, span)
+    writeHeadAfterIds(w, span)
     return
   }
   if (parentIdBytes !== null) p = putId(buf, p, SPAN_PARENT_SPAN_ID, parentIdBytes, span.parentIdAt, 8)
@@ -261,7 +252,12 @@ function writeRecordingHead(w: ProtoWriter, span: RecordingSpan): void {
   w.commit(putFixed64(buf, p + 1, nanos[0]!, nanos[1]!))
 }
 
-function writeKindAndTimes(w: ProtoWriter, span: ReadableSpan): void {
+/** Span fields 3 to 8 (trace state, parent, name, kind, times) through the writer's own methods. */
+function writeHeadAfterIds(w: ProtoWriter, span: ReadableSpan): void {
+  writeTraceState(w, SPAN_TRACE_STATE, span.traceState)
+  if (span instanceof RecordingSpan && span.parentIdBytes !== null) w.bytes(SPAN_PARENT_SPAN_ID, span.parentIdBytes, span.parentIdAt, 8)
+  else writeParentSpanId(w, span.parentSpanId)
+  if (span.name !== '') w.string(SPAN_NAME, span.name)
   w.uint32(SPAN_KIND)
   w.uint32(span.kind)
   toUnixNanosHalves(span.startTime, nanos)
@@ -313,27 +309,32 @@ class AttributeSnapshot {
 }
 
 /**
- * What writeSpan() remembers between the spans it writes into one
- * ProtoWriter: one per writer, so that nothing global holds on to a writer
- * (and its buffer) that its owner has let go.
+ * Where writeSpan() writes, and what it remembers between the spans written
+ * there (the snapshots refer to offsets in that one writer). One per writer:
+ * nothing global holds on to a writer, and its buffer, that its owner let go.
  */
-export class SpanMemo {
+export class SpanEncoder {
+  readonly out: ProtoWriter
   /** By SpanKind (1 to 5; 0 for anything else). */
   readonly byKind: readonly AttributeSnapshot[] = [0, 1, 2, 3, 4, 5].map(() => new AttributeSnapshot())
+
+  constructor(out: ProtoWriter) {
+    this.out = out
+  }
 }
 /** encodeProtobuf()'s, for its one writer. */
-const writerMemo = new SpanMemo()
+const encoder = new SpanEncoder(writer)
 
 /**
  * Writes a span's attributes; returns the snapshot now pointing at them, whose
  * `base` the caller sets once the span's own length is final, or null.
  */
-function writeSpanAttributes(w: ProtoWriter, span: RecordingSpan, memo: SpanMemo): AttributeSnapshot | null {
+function writeSpanAttributes(w: ProtoWriter, span: RecordingSpan, encoder: SpanEncoder): AttributeSnapshot | null {
   const keys = span.attributeKeys
   const values = span.attributeValues
   if (keys === null || values === null) return null
   const n = keys.length
-  const snap = memo.byKind[span.kind] ?? memo.byKind[0]!
+  const snap = encoder.byKind[span.kind] ?? encoder.byKind[0]!
   const oldKeys = snap.generation === w.generation ? snap.keys : null
   const oldValues = snap.values
   const oldEnds = snap.ends

@@ -15,7 +15,7 @@ import type { Resource } from '../../resource.ts'
 import type { ReadableSpan } from '../../span.ts'
 import type { InstrumentationScope } from '../../types.ts'
 import { sameScope } from './mapping.ts'
-import { SpanMemo, startResourceSpans, startScopeSpans, writeSpan } from './protobuf.ts'
+import { SpanEncoder, startResourceSpans, startScopeSpans, writeSpan } from './protobuf.ts'
 import { ProtoWriter } from './writer.ts'
 
 /** Queued spans taken for one export: an ExportTraceServiceRequest body. */
@@ -43,7 +43,7 @@ const MIN_RECYCLED_BODY = 16 * 1024
 export class ProtobufSpanQueue {
   /** The queued spans' encodings, back to back: ScopeSpans.spans entries. */
   readonly #arena = new ProtoWriter()
-  readonly #memo = new SpanMemo()
+  readonly #encoder = new SpanEncoder(this.#arena)
   readonly #out = new ProtoWriter()
   /** Where each queued span's bytes start in the arena; they end where the next one's start. */
   #starts: number[] = []
@@ -73,7 +73,7 @@ export class ProtobufSpanQueue {
     const arena = this.#arena
     const start = arena.position
     try {
-      writeSpan(arena, span, this.#memo)
+      writeSpan(this.#encoder, span)
     } catch (err) {
       arena.rewind(start)
       throw err

@@ -97,7 +97,7 @@ export class ProtoWriter {
    * one per field), then calls commit() with where it stopped.
    */
   reserve(n: number): Buffer {
-    if (this.#pos + n > this.#buf.length) this.#grow(n)
+    this.#ensure(n)
     return this.#buf
   }
 

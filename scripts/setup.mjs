@@ -1,6 +1,7 @@
 // One-time (and idempotent) set-up behind `npm start` and `npm test`:
 // installs the pnpm-managed dependencies on a machine that has only Node.js
-// and npm, then builds every package with `tsc -b` (incremental).
+// and npm, then builds every package with `tsc -b` (incremental) and bundles
+// each package's output into one file per entry (scripts/bundle.mjs).
 // Usage: node scripts/setup.mjs [--no-build]
 import { spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
@@ -54,4 +55,5 @@ if (want !== have) {
 
 if (!process.argv.includes('--no-build')) {
   run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-b'], 'build (tsc -b)')
+  run(process.execPath, [join(root, 'scripts', 'bundle.mjs')], 'bundle (scripts/bundle.mjs)')
 }

@@ -6,16 +6,16 @@ import type { ReceivedSpan } from '@spanline/core/testing'
 /**
  * Child processes started the way users start their apps: `node --import
  * @spanline/auto app.mjs` (or --require), from the fixtures folder, where
- * `@spanline/auto` resolves to this package's built dist/ (a package can
- * import itself by name). Children run on process.execPath, so `npm test`
- * covers every Node it runs jest on.
+ * `@spanline/auto` resolves to this package's built dist/bundle/ (a
+ * package can import itself by name). Children run on process.execPath, so
+ * `npm test` covers every Node it runs jest on.
  */
 export const packageDir = join(__dirname, '..')
 export const fixturesDir = join(__dirname, 'fixtures')
-export const preload = join(packageDir, 'dist', 'index.js')
+export const preload = join(packageDir, 'dist', 'bundle', 'index.js')
 
 export function assertBuilt(): void {
-  if (!existsSync(preload)) throw new Error('packages/auto/dist is missing: build first (node node_modules/typescript/bin/tsc -b)')
+  if (!existsSync(preload)) throw new Error('packages/auto/dist/bundle is missing: build first (npm run build: tsc -b, then node scripts/bundle.mjs)')
 }
 
 export type Flag = '--import' | '--require'

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { assertBuilt, cleanEnv, preload } from './helpers.ts'
+import { assertBuilt, cleanEnv, packageDir, preload } from './helpers.ts'
 
 /**
  * The preload must never change how the app's own modules load. An app in a
@@ -149,5 +149,24 @@ describe('what the preload loads at start-up', () => {
     // where its request() must be wrapped (Node 20).
     expect(out.https).toBe(!out.clientChannel)
     expect(out.tls).toBe(!out.clientChannel)
+  })
+
+  it('both entries run the same start module: one process requiring the module-sync entry and importing the default one evaluates it once', () => {
+    // Each entry is its own bundle and loads start.js (a bundle too) by
+    // path; a start inlined into both would be evaluated twice, and say so
+    // under NODE_DEBUG=spanline.
+    const sync = join(packageDir, 'dist', 'bundle', 'index-sync.js')
+    const script = `
+      const a = require(${JSON.stringify(sync)})
+      import(${JSON.stringify(pathToFileURL(preload).href)}).then((b) => console.log(JSON.stringify({ same: a.tracer === b.tracer && a.shutdown === b.shutdown })))`
+    const res = spawnSync(process.execPath, ['-e', script], {
+      cwd: join(__dirname, 'fixtures'),
+      encoding: 'utf8',
+      env: cleanEnv({ OTEL_TRACES_EXPORTER: 'none', NODE_DEBUG: 'spanline' }),
+    })
+    expect(res.status).toBe(0)
+    expect(JSON.parse(res.stdout)).toEqual({ same: true })
+    expect(res.stderr).toContain('instrumented')
+    expect(res.stderr).not.toContain('loaded a second time')
   })
 })

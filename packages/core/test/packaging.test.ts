@@ -1,25 +1,32 @@
 import { execFileSync } from 'node:child_process'
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 /**
- * These run the BUILT package (dist/, which `npm test` builds first) in real
- * Node processes, the way an app installs it: through node_modules, from
- * CommonJS and from ESM, and with two copies of core installed at once.
+ * These run the BUILT package (dist/bundle/, which `npm test` builds first:
+ * tsc -b, then scripts/bundle.mjs) in real Node processes, the way an app
+ * installs it: through node_modules, from CommonJS and from ESM, and with two
+ * copies of core installed at once.
  */
 const coreDir = join(__dirname, '..')
-const built = join(coreDir, 'dist', 'index.js')
+const built = join(coreDir, 'dist', 'bundle', 'index.js')
 
 function install(into: string, version?: string): void {
   mkdirSync(into, { recursive: true })
   const pkg = JSON.parse(readFileSync(join(coreDir, 'package.json'), 'utf8')) as { version: string }
   if (version !== undefined) pkg.version = version
   writeFileSync(join(into, 'package.json'), JSON.stringify(pkg))
-  cpSync(join(coreDir, 'dist'), join(into, 'dist'), { recursive: true })
+  // Only the bundles: what runs must not need tsc's per-file output.
+  cpSync(join(coreDir, 'dist', 'bundle'), join(into, 'dist', 'bundle'), { recursive: true })
   if (version !== undefined) {
-    const file = join(into, 'dist', 'version.js')
-    writeFileSync(file, readFileSync(file, 'utf8').replace(/VERSION = '[^']*'/, `VERSION = '${version}'`))
+    // src/version.ts's constant, in whichever bundle file the bundler put it.
+    const bundle = join(into, 'dist', 'bundle')
+    const declaration = /\bVERSION = (["'])[^"']*\1/
+    const files = readdirSync(bundle).filter((f) => f.endsWith('.js') && declaration.test(readFileSync(join(bundle, f), 'utf8')))
+    if (files.length !== 1) throw new Error(`VERSION is declared in ${files.length} files of dist/bundle (${files.join(', ')}), expected 1`)
+    const file = join(bundle, files[0]!)
+    writeFileSync(file, readFileSync(file, 'utf8').replace(declaration, `VERSION = '${version}'`))
   }
 }
 
@@ -105,7 +112,7 @@ describe('packaging (built dist in child processes)', () => {
 describe('every adapter package loads from CommonJS and ESM (built dist)', () => {
   it.each(['express', 'koa', 'fastify'])('@spanline/%s', (name) => {
     const dir = join(__dirname, '..', '..', name)
-    if (!existsSync(join(dir, 'dist', 'index.js'))) throw new Error(`packages/${name}/dist is missing: run \`npm run build\``)
+    if (!existsSync(join(dir, 'dist', 'bundle', 'index.js'))) throw new Error(`packages/${name}/dist is missing: run \`npm run build\``)
     // Self-reference by package name resolves through its "exports", as an installed package does.
     const cjs = execFileSync(process.execPath, ['-e', `console.log(typeof require('@spanline/${name}').tracing)`], { cwd: dir, encoding: 'utf8' })
     expect(cjs.trim()).toBe('function')

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { TLS_DIR } from './helpers.ts'
 
 /**
- * The BUILT package (dist/: build with `tsc -b` first) in real Node
+ * The BUILT package (dist/bundle/: `npm run build` first) in real Node
  * processes, as apps load it: ESM apps with named imports from node:http
  * (live bindings, kept in step by syncBuiltinESMExports() when the wrap is
  * used), CommonJS apps destructuring require('http'), and fetch() over
@@ -53,8 +53,8 @@ const SETUP = `
 
 describe('module formats (built dist in child processes)', () => {
   beforeAll(() => {
-    if (!existsSync(join(packageDir, 'dist', 'index.js'))) {
-      throw new Error('packages/http/dist is missing: build first (node node_modules/typescript/bin/tsc -b)')
+    if (!existsSync(join(packageDir, 'dist', 'bundle', 'index.js'))) {
+      throw new Error('packages/http/dist/bundle is missing: build first (npm run build: tsc -b, then node scripts/bundle.mjs)')
     }
   })
 
@@ -63,13 +63,13 @@ describe('module formats (built dist in child processes)', () => {
       import { createServer, get, request } from 'node:http'
       import { createTracer, runWithSpan, SimpleSpanProcessor } from '@spanline/core'
       import { InMemorySpanExporter } from '@spanline/core/testing'
-      import { instrument, uninstrument } from '@spanline/http'
-      import { forceNodeHttpMode, nodeHttpMode } from './dist/node-http.js'
+      import { instrument, uninstrument, _forceNodeHttpMode, _nodeHttpMode } from '@spanline/http'
       ${SETUP}
       const before = [request, get]
-      if (${JSON.stringify(mode)} === 'wrap') forceNodeHttpMode('wrap')
+      if (${JSON.stringify(mode)} === 'wrap') _forceNodeHttpMode('wrap')
       instrument({ tracer })
-      const used = nodeHttpMode()
+      const used = _nodeHttpMode()
+      const names = [request.name, get.name]
       const base = 'http://127.0.0.1:' + await listen(createServer(onRequest))
       const parent = tracer.startSpan('parent')
       await runWithSpan(parent, async () => {
@@ -78,11 +78,12 @@ describe('module formats (built dist in child processes)', () => {
       })
       parent.end()
       uninstrument()
-      report({ used, restored: request === before[0] && get === before[1] })
+      report({ used, names, restored: request === before[0] && get === before[1] })
       process.exit(0)
     `
     const out = run(['--input-type=module', '-e', script])
-    expect(out).toEqual({ urls: ['/named-request', '/named-get'], parented: true, headersMatch: true, used: expect.any(String), restored: true })
+    // The wrappers (if used) keep Node's function names.
+    expect(out).toEqual({ urls: ['/named-request', '/named-get'], parented: true, headersMatch: true, used: expect.any(String), names: ['request', 'get'], restored: true })
     if (mode === 'wrap') expect(out.used).toBe('wrap')
   })
 

@@ -128,6 +128,10 @@ export function markdown(summary, meta) {
       (meta.othersOnServerCore
         ? ` Other processes used ${percent(meta.othersOnServerCore.median)} of the server's core in the median run ` +
           `(${percent(meta.othersOnServerCore.max)} at most).`
+        : '') +
+      (meta.repeated
+        ? ` A run during which they took more than ${percent(meta.repeated.threshold)} was run again (up to ${meta.repeated.retries} ` +
+          `times, the least disturbed attempt counting): ${meta.repeated.runs} of this table's runs were.`
         : ''),
   )
   lines.push(

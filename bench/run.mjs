@@ -32,11 +32,10 @@ const { values: args } = parseArgs({
 const parts = new Set(args.only.split(','))
 const log = (line) => process.stderr.write(`bench: ${line}\n`)
 
-// Build first: the benchmarks load the packages' dist/bundle/.
-log('building (tsc -b, scripts/bundle.mjs)')
-for (const step of [[join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-b'], [join(root, 'scripts', 'bundle.mjs')]]) {
-  if (spawnSync(process.execPath, step, { cwd: root, stdio: 'inherit' }).status !== 0) process.exit(1)
-}
+// Build first (the project's one build: scripts/setup.mjs, as npm test
+// does): the benchmarks load the packages' dist/bundle/.
+log('building (scripts/setup.mjs)')
+if (spawnSync(process.execPath, [join(root, 'scripts', 'setup.mjs')], { cwd: root, stdio: 'inherit' }).status !== 0) process.exit(1)
 ensureOtel()
 
 const nodes = []

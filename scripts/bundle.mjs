@@ -6,8 +6,8 @@
 // `node --import @spanline/auto` loaded ~60 small files that way, most of the
 // preload's start-up cost; one file per package halves it (bench/startup.mjs).
 //
-// Runs right after `tsc -b` (scripts/setup.mjs, `npm run build`, `npm run
-// typecheck`, bench/run.mjs), on its output: tsc still checks the code and
+// Runs right after `tsc -b` in scripts/setup.mjs (behind npm start, test,
+// build, typecheck and bench), on tsc's output: tsc still checks the code and
 // writes the .d.ts files the "types" conditions name. jest refuses to run
 // against bundles older than dist/ (scripts/jest-global-setup.mjs).
 // Usage: node scripts/bundle.mjs

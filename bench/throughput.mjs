@@ -41,11 +41,10 @@ import { ensureOtel } from './lib/otel-deps.mjs'
 import { coreBusySeconds, processCpuSeconds } from './lib/cpu.mjs'
 import { listeningPort, peakRssKb, pinned, pinning, start, stop } from './lib/processes.mjs'
 import { median } from './lib/stats.mjs'
+import { FRAMEWORKS, VARIANTS, serverCommand as variantCommand } from './lib/servers.mjs'
 import { markdown, summarize } from './lib/throughput-report.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
-const FRAMEWORKS = ['express', 'koa', 'fastify']
-const VARIANTS = ['bare', 'context', 'spanline', 'spanline-auto', 'otel']
 const SERVER_CORE = 0
 const CLIENT_CORE = 1 // load generator and sink
 // Both tracers' default batch delay (OTEL_BSP_SCHEDULE_DELAY): the last,
@@ -142,35 +141,11 @@ async function settledSinkCounts(traced) {
 
 // ---- the servers -------------------------------------------------------------
 
-// The servers' environment: ours minus anything that would configure
-// tracing or preload code behind the benchmark's back.
-const baseEnv = Object.fromEntries(
-  Object.entries(process.env).filter(([k]) => !(k === 'NODE_OPTIONS' || k === 'NODE_DEBUG' || k.startsWith('OTEL_') || k.startsWith('SPANLINE_') || k.startsWith('BENCH_'))),
-)
-baseEnv.NODE_ENV = 'production'
-
-/** Node arguments and environment of one framework × variant. */
+/** Node arguments and environment of one framework × variant (with --cpu-prof when asked). */
 function serverCommand(framework, variant) {
-  const app = join('apps', `${framework}.cjs`)
-  const sinkUrl = `${sinkBase}/v1/traces`
-  const service = `bench-${framework}`
-  const setups = {
-    bare: { args: [app], env: { BENCH_VARIANT: 'bare' } },
-    context: { args: [app], env: { BENCH_VARIANT: 'context' } },
-    spanline: { args: [app], env: { BENCH_VARIANT: 'spanline', BENCH_SINK_URL: sinkUrl } },
-    // The unchanged bare app; the preload is configured by the environment only.
-    'spanline-auto': {
-      args: ['--import', '@spanline/auto', app],
-      env: { BENCH_VARIANT: 'bare', OTEL_SERVICE_NAME: service, OTEL_EXPORTER_OTLP_ENDPOINT: sinkBase },
-    },
-    otel: {
-      args: ['--require', join(here, 'lib', 'otel-preload.cjs'), app],
-      env: { BENCH_VARIANT: 'bare', BENCH_SINK_URL: sinkUrl, OTEL_SERVICE_NAME: service },
-    },
-  }
-  const { args: nodeArgs, env } = setups[variant]
+  const { args: nodeArgs, env } = variantCommand(framework, variant, sinkBase)
   const profile = cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : []
-  return { args: [...profile, ...nodeArgs], env: { ...baseEnv, ...env } }
+  return { args: [...profile, ...nodeArgs], env }
 }
 
 /** One request before the load: the route answers 200 with the user, so no variant measures an error page. */

@@ -330,7 +330,8 @@ export class RecordingSpan implements Span, ReadableSpan {
 
   updateName(name: string): this {
     if (this.ended) return ignoredAfterEnd(this, 'updateName')
-    this.name = String(name)
+    // String() only for a non-string (plain JavaScript callers): calling it on every span was a builtin call each time.
+    this.name = typeof name === 'string' ? name : String(name)
     return this
   }
 

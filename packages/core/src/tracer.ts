@@ -273,7 +273,7 @@ export class Tracer {
     pipeline.started++
 
     const start = options?.startTime === undefined ? now() : fromEpochMillis(options.startTime)
-    const span = new RecordingSpan(pipeline, this, this.scope, String(name), kind, parent, rootTraceIdBytes, rootTraceIdAt, traceId, flags, traceState, start)
+    const span = new RecordingSpan(pipeline, this, this.scope, typeof name === 'string' ? name : String(name), kind, parent, rootTraceIdBytes, rootTraceIdAt, traceId, flags, traceState, start)
     if (options?.attributes !== undefined) span.setAttributes(options.attributes)
     if (result.attributes !== undefined) span.setAttributes(result.attributes)
     if (options?.links !== undefined) for (const link of options.links) span.addLink(link)

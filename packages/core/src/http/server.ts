@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import type { TLSSocket } from 'node:tls'
 import { getActiveContext, ROOT_CONTEXT, type Context } from '../context.ts'
 import { containError } from '../diag.ts'
@@ -172,7 +172,9 @@ export class HttpServerTracing {
       return getActiveContext().withSuppressed(true)
     }
     const tracer = this.tracer
-    const parent = tracer.extract(req.headers, ROOT_CONTEXT, incomingHeadersGetter)
+    // Read once: on Node 24 req.headers is a getter (built from rawHeaders on first use).
+    const headers = req.headers
+    const parent = tracer.extract(headers, ROOT_CONTEXT, incomingHeadersGetter)
     const raw = req.method ?? 'GET'
     const method = this.#knownMethods.has(raw) ? raw : '_OTHER'
     const span = tracer.startSpan(method === '_OTHER' ? 'HTTP' : method, { kind: SpanKind.SERVER, parent })
@@ -188,7 +190,7 @@ export class HttpServerTracing {
         res.setHeader(PRIMING_HEADER, '')
         res.removeHeader(PRIMING_HEADER)
       }
-      this.#setRequestAttributes(span, req, method, raw, path, q === -1 ? undefined : target.slice(q + 1))
+      this.#setRequestAttributes(span, req, headers, method, raw, path, q === -1 ? undefined : target.slice(q + 1))
       if (this.#requestHook !== undefined) callHook('requestHook', this.#requestHook, span, req)
       // on(), not once(): 'close' is emitted once per response, and once()
       // would wrap the shared listener in a new closure per request.
@@ -197,7 +199,7 @@ export class HttpServerTracing {
     return context
   }
 
-  #setRequestAttributes(span: Span, req: IncomingMessage, method: string, raw: string, path: string, query: string | undefined): void {
+  #setRequestAttributes(span: Span, req: IncomingMessage, headers: IncomingHttpHeaders, method: string, raw: string, path: string, query: string | undefined): void {
     // Collected first and handed over in one step (see RecordingSpan#adoptAttributes).
     const keys: string[] = [ATTR_HTTP_REQUEST_METHOD]
     const values: Array<string | number> = [method]
@@ -211,7 +213,6 @@ export class HttpServerTracing {
       keys.push(ATTR_URL_QUERY)
       values.push(redactQuery(query, this.#sensitive))
     }
-    const headers = req.headers
     const socket = req.socket
     // Proxies first: Forwarded (RFC 7239), then the X-Forwarded-* family, then the connection.
     const forwarded = headers.forwarded === undefined ? undefined : parseForwarded(headers.forwarded)

@@ -797,6 +797,33 @@ describe('ProtoWriter', () => {
     }
   })
 
+  it('writes known strings (keys, span names) as Buffer does, first time and every time after, whatever the buffer held', () => {
+    const strings = ['http.request.method', 'GET /users/:id', 'é€😀 name', 'z\ud83d', '', 'x'.repeat(42), 'y'.repeat(43)]
+    for (let round = 0; round < 3; round++) {
+      for (const s of strings) {
+        const w = new ProtoWriter()
+        // A reused, dirty buffer: the copy must not depend on what was there.
+        w.resetInto(Buffer.alloc(256, round))
+        w.uint32(round)
+        w.knownString(0x0a, s)
+        const bytes = w.finish()
+        const utf8 = Buffer.from(s, 'utf8')
+        expect(bytes.equals(Buffer.concat([Buffer.from([round, 0x0a, ...varint(utf8.length)]), utf8]))).toBe(true)
+      }
+    }
+  })
+
+  it('writes many distinct strings right, more than the known-string cache keeps', () => {
+    // More distinct names than the cache keeps (ids in span names): each still encodes right.
+    for (let i = 0; i < 2000; i++) {
+      const s = `GET /users/${i}`
+      const w = new ProtoWriter()
+      w.reset(1)
+      w.knownString(0x0a, s)
+      expect(w.finish().equals(Buffer.concat([Buffer.from([0x0a, s.length]), Buffer.from(s)]))).toBe(true)
+    }
+  })
+
   it('moves a body when the reserved length size was wrong, either way', () => {
     for (const [reserve, bodyLength] of [[1, 200], [3, 5], [2, 0], [1, 20_000]] as const) {
       const w = new ProtoWriter()

@@ -11,7 +11,7 @@ import type { Resource } from '../../resource.ts'
 import { RecordingSpan, type ReadableSpan } from '../../span.ts'
 import type { AttributeValue, Attributes, InstrumentationScope } from '../../types.ts'
 import { groupSpans, isInt64, linkFlags, spanFlags, traceStateString } from './mapping.ts'
-import { ProtoWriter, putFixed64, putId, SHORT_STRING, writeUtf8 } from './writer.ts'
+import { ProtoWriter, putFixed64, putId, SHORT_STRING, writeKnownUtf8 } from './writer.ts'
 
 // Tags: (field number << 3) | wire type (0 varint, 1 fixed64, 2 length-delimited, 5 fixed32).
 const REQUEST_RESOURCE_SPANS = 0x0a // ExportTraceServiceRequest.resource_spans = 1
@@ -238,7 +238,7 @@ function writeRecordingHead(w: ProtoWriter, span: RecordingSpan): void {
   if (parentIdBytes !== null) p = putId(buf, p, SPAN_PARENT_SPAN_ID, parentIdBytes, span.parentIdAt, 8)
   if (name !== '') {
     buf[p] = SPAN_NAME
-    const end = writeUtf8(buf, name, p + 2)
+    const end = writeKnownUtf8(buf, name, p + 2)
     buf[p + 1] = end - p - 2
     p = end
   }
@@ -382,7 +382,7 @@ function writeKeyValue(w: ProtoWriter, tag: number, key: string, value: Attribut
   // strings: URLs, stack traces) have to be moved by ldelim().
   const reserve = typeof value === 'string' && key.length + value.length > 100 ? 2 : 1
   const kv = w.fork(tag, reserve)
-  w.string(KEY_VALUE_KEY, key)
+  w.knownString(KEY_VALUE_KEY, key)
   writeAnyValue(w, KEY_VALUE_VALUE, value)
   w.ldelim(kv, reserve)
 }

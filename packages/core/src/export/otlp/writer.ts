@@ -234,6 +234,21 @@ export class ProtoWriter {
    * A length-delimited bytes field from an id's hex string, decoded straight
    * into the buffer (no Buffer per id). Ids are short: a one-byte length.
    */
+  /** string() for a string likely to be written again (an attribute key); see writeKnownUtf8(). */
+  knownString(tag: number, s: string): void {
+    if (s.length > SHORT_STRING) {
+      this.string(tag, s)
+      return
+    }
+    this.#ensure(2 + 3 * s.length)
+    const buf = this.#buf
+    const start = this.#pos
+    buf[start] = tag
+    const end = writeKnownUtf8(buf, s, start + 2)
+    buf[start + 1] = end - start - 2
+    this.#pos = end
+  }
+
   hexBytes(tag: number, hex: string): void {
     const n = (hex.length >>> 1) & 0x7f
     this.#ensure(2 + n)
@@ -299,7 +314,7 @@ export class ProtoWriter {
     // Lengths: 1 byte each for key and string (<= 126 bytes), the AnyValue
     // (<= 128) and the KeyValue (<= 258) may need 2: reserve 1, fix below.
     buf[start + 2] = 0x0a
-    const keyEnd = writeUtf8(buf, key, start + 4)
+    const keyEnd = writeKnownUtf8(buf, key, start + 4)
     buf[start + 3] = keyEnd - start - 4
     buf[keyEnd] = 0x12
     buf[keyEnd + 2] = 0x0a
@@ -385,6 +400,36 @@ export function putId(buf: Buffer, p: number, tag: number, src: Uint8Array, at: 
   // A loop, not src.copy(): a native call costs more than 16 byte moves.
   for (let i = at, end = at + n; i < end; i++) buf[p++] = src[i]!
   return p
+}
+
+/**
+ * The UTF-8 of strings written again and again: attribute keys and span
+ * names (a service has a few dozen of each). Copying the bytes back costs a
+ * fraction of encoding the string again (a charCodeAt and a range check per
+ * unit); the lookup hashes the string once in its life (V8 keeps the hash
+ * in it), and keys are constants. Bounded: once full, strings not in it are
+ * encoded each time, so an app that puts ids in its span names grows no
+ * memory here.
+ */
+const known = new Map<string, Uint8Array>()
+const MAX_KNOWN = 512
+
+/**
+ * writeUtf8() for a string that is likely to be written again (a key, a
+ * span name); at most SHORT_STRING units: longer ones are not worth keeping.
+ */
+export function writeKnownUtf8(buf: Buffer, s: string, pos: number): number {
+  const bytes = known.get(s)
+  if (bytes === undefined) {
+    const end = writeUtf8(buf, s, pos)
+    // A copy: the writer's buffer is reused.
+    if (known.size < MAX_KNOWN) known.set(s, new Uint8Array(buf.subarray(pos, end)))
+    return end
+  }
+  // A loop, not set(): a native call costs more than a few dozen byte moves.
+  const n = bytes.length
+  for (let i = 0; i < n; i++) buf[pos + i] = bytes[i]!
+  return pos + n
 }
 
 /**

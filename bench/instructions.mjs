@@ -15,7 +15,8 @@
 //
 //   node bench/instructions.mjs [--frameworks fastify] [--variants bare,context,spanline]
 //                               [--warmup 8000] [--requests 4000] [--windows 2] [--top 25]
-//                               [--json FILE]
+//                               [--jobs 1] [--out FILE.md] [--json FILE]
+//   node bench/instructions.mjs --render FILE.json [--out FILE.md]   (the report of a saved --json run)
 //
 // Each server runs under `valgrind --tool=callgrind` (needs valgrind; about
 // 100x slower than normal) with `--perf-basic-prof`, so the JIT's code can
@@ -24,6 +25,8 @@
 // asking callgrind for a dump (`callgrind_control --dump`) after each. The
 // last window counts: the earlier ones still hold optimising compilations.
 // Spans go to bench/sink.mjs, outside valgrind, as in throughput.mjs.
+// --jobs N runs N servers under callgrind at once (counts do not change,
+// only the wall time); --out writes the markdown report to a file as well.
 //
 // Prints, per framework, a table of instructions per request by variant
 // (all threads of the server: main thread, GC helpers, compiler threads),
@@ -52,6 +55,9 @@ const { values: args } = parseArgs({
     windows: { type: 'string', default: '2' },
     top: { type: 'string', default: '25' },
     json: { type: 'string' },
+    out: { type: 'string' },
+    render: { type: 'string' },
+    jobs: { type: 'string', default: '1' },
   },
 })
 
@@ -77,10 +83,12 @@ const warmup = positiveInt('warmup')
 const perWindow = positiveInt('requests')
 const windows = positiveInt('windows')
 const top = positiveInt('top')
-for (const tool of ['valgrind', 'callgrind_control', 'callgrind_annotate']) {
+const jobs = positiveInt('jobs')
+const rendering = args.render !== undefined
+for (const tool of rendering ? [] : ['valgrind', 'callgrind_control', 'callgrind_annotate']) {
   if (which(tool) === undefined) usage(`needs ${tool} on PATH (valgrind's callgrind; e.g. apt-get install valgrind)`)
 }
-if (variants.includes('otel')) ensureOtel()
+if (!rendering && variants.includes('otel')) ensureOtel()
 
 /** `count` GET /users/42 over 8 keep-alive connections, one request at a time on each. */
 async function load(port, count) {
@@ -88,15 +96,29 @@ async function load(port, count) {
   let sent = 0
   const one = () =>
     new Promise((resolve, reject) => {
-      request({ host: '127.0.0.1', port, path: '/users/42', agent }, (res) => {
+      const req = request({ host: '127.0.0.1', port, path: '/users/42', agent }, (res) => {
+        res.on('error', reject)
         if (res.statusCode !== 200) reject(new Error(`GET /users/42 answered ${res.statusCode}`))
         res.resume().on('end', resolve)
-      }).on('error', reject).end()
+      })
+      req.on('error', reject).end()
     })
+  // Under valgrind a pause of the server (a full GC) can last longer than its
+  // keep-alive timeout, which then closes a connection whose next request is
+  // already sent: that GET is sent again (at most twice), not counted twice.
+  const oneWithRetries = async () => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await one()
+      } catch (err) {
+        if (attempt === 2 || !['ECONNRESET', 'EPIPE'].includes(err.code)) throw err
+      }
+    }
+  }
   await Promise.all(Array.from({ length: 8 }, async () => {
     while (sent < count) {
       sent++
-      await one()
+      await oneWithRetries()
     }
   }))
   agent.destroy()
@@ -158,10 +180,9 @@ function perRequest(file, map, n) {
   let total = 0
   let unmapped = 0
   for (const [name, ir] of rows) {
-    if (name === 'PROGRAM TOTALS') {
-      total = ir / n
-      continue
-    }
+    // The total is the sum of what is listed below (callgrind's own total
+    // also counts the frames skipped here), so tables and totals agree.
+    if (name === 'PROGRAM TOTALS') continue
     let key
     const jit = /^\?\?\?:0x([0-9a-f]+)(?:'\d+)? \[\?\?\?\]$/.exec(name)
     if (jit) {
@@ -181,6 +202,7 @@ function perRequest(file, map, n) {
     fns.set(key, (fns.get(key) ?? 0) + ir / n)
   }
   if (unmapped > 0) fns.set('(JIT code not in the perf map)', unmapped / n)
+  for (const ir of fns.values()) total += ir
   return { total, fns }
 }
 
@@ -212,8 +234,12 @@ async function measure(framework, variant, sinkBase) {
   const dir = mkdtempSync(join(tmpdir(), 'spanline-callgrind-'))
   const { args: nodeArgs, env } = serverCommand(framework, variant, sinkBase)
   const server = start('valgrind', [
-    '--tool=callgrind', '--smc-check=all-non-file', `--callgrind-out-file=${join(dir, 'cg.out')}`,
-    process.execPath, '--perf-basic-prof', ...nodeArgs,
+    // One dump per thread: the main thread serves the requests; the others
+    // compile, mark and sweep concurrently, and under valgrind's slowness the
+    // compilers are still busy long after they would have finished.
+    '--tool=callgrind', '--smc-check=all-non-file', '--separate-threads=yes', `--callgrind-out-file=${join(dir, 'cg.out')}`,
+    // --perf-basic-prof also starts V8's log: into the temporary directory, not the working one.
+    process.execPath, '--perf-basic-prof', `--logfile=${join(dir, 'v8.log')}`, '--no-logfile-per-isolate', ...nodeArgs,
   ], { cwd: here, env })
   try {
     const port = await listeningPort(server, 300_000)
@@ -225,56 +251,126 @@ async function measure(framework, variant, sinkBase) {
       dump(`window${w}`)
     }
     const map = perfMap(server.pid)
-    // Dumps are numbered in order: cg.out.1 is the warm-up, then one per window.
-    const files = readdirSync(dir).filter((f) => /^cg\.out\.\d+$/.test(f)).sort((a, b) => Number(a.split('.')[2]) - Number(b.split('.')[2]))
-    if (files.length < windows + 1) throw new Error(`callgrind wrote ${files.length} dumps, expected ${windows + 1}`)
-    const results = files.slice(1, windows + 1).map((f) => perRequest(join(dir, f), map, perWindow))
-    return { windows: results.map((r) => r.total), last: results.at(-1) }
+    // cg.out.<dump>-<thread>: dump 1 is the warm-up, then one per window; thread 1 is the main thread.
+    const parts = new Map()
+    for (const f of readdirSync(dir)) {
+      const m = /^cg\.out\.(\d+)-(\d+)$/.exec(f)
+      if (m === null) continue
+      const part = Number(m[1])
+      if (!parts.has(part)) parts.set(part, [])
+      parts.get(part).push({ file: join(dir, f), main: Number(m[2]) === 1 })
+    }
+    const results = []
+    for (let part = 2; part <= windows + 1; part++) {
+      const files = parts.get(part)
+      if (files === undefined || !files.some((x) => x.main)) throw new Error(`callgrind wrote no main-thread dump for window ${part - 1}`)
+      const main = perRequest(files.find((x) => x.main).file, map, perWindow)
+      const others = files.filter((x) => !x.main).reduce((sum, x) => sum + perRequest(x.file, map, perWindow).total, 0)
+      results.push({ main, others })
+    }
+    return { windows: results.map((r) => r.main.total), otherThreads: results.at(-1).others, last: results.at(-1).main }
   } finally {
     await stop(server, 30_000)
     rmSync(dir, { recursive: true, force: true })
   }
 }
 
-const sink = start(process.execPath, [join(here, 'sink.mjs')], { cwd: here })
-const sinkBase = `http://127.0.0.1:${await listeningPort(sink)}`
-const report = { node: process.version, warmup, requests: perWindow, windows, frameworks: {} }
-const lines = []
-try {
-  for (const framework of frameworks) {
-    const measured = {}
-    for (const variant of variants) {
-      console.error(`${framework} ${variant}: under callgrind...`)
-      measured[variant] = await measure(framework, variant, sinkBase)
-      console.error(`  Ir/request by window: ${measured[variant].windows.map((x) => x.toFixed(0)).join(', ')}`)
+/** Runs every framework × variant, --jobs at a time; the report render() reads. */
+async function measureAll() {
+  const sink = start(process.execPath, [join(here, 'sink.mjs')], { cwd: here })
+  const sinkBase = `http://127.0.0.1:${await listeningPort(sink)}`
+  const runs = frameworks.flatMap((framework) => variants.map((variant) => ({ framework, variant })))
+  const report = { node: process.version, date: new Date().toISOString().slice(0, 10), warmup, requests: perWindow, windows, frameworks: {} }
+  try {
+    // Instruction counts do not depend on the machine's load: more jobs change only the wall time.
+    let next = 0
+    await Promise.all(Array.from({ length: Math.min(jobs, runs.length) }, async () => {
+      while (next < runs.length) {
+        const { framework, variant } = runs[next++]
+        console.error(`${framework} ${variant}: under callgrind...`)
+        const m = await measure(framework, variant, sinkBase)
+        console.error(`${framework} ${variant}: main thread's instructions/request by window ${m.windows.map((x) => x.toFixed(0)).join(', ')}, other threads ${m.otherThreads.toFixed(0)}`)
+        report.frameworks[framework] ??= {}
+        report.frameworks[framework][variant] = { windows: m.windows, otherThreads: m.otherThreads, functions: Object.fromEntries(m.last.fns) }
+      }
+    }))
+  } finally {
+    await stop(sink)
+  }
+  return report
+}
+
+const fmt = (n) => Math.round(n).toLocaleString('en-US')
+
+/**
+ * The markdown report. Figures are the main thread's (it serves the
+ * requests), without the optimising compilers' share of it: under valgrind
+ * V8 is still compiling thousands of requests after start, on background
+ * threads and in finishing steps on the main one (measured with all threads
+ * counted: a bare server's compiler share moved from 1k to 135k
+ * instructions per request between two runs), work a server at full speed
+ * has long finished. The other threads (compilers, GC helpers) are shown
+ * apart.
+ */
+function render(report) {
+  const fws = Object.keys(report.frameworks)
+  const vs = VARIANTS.filter((v) => fws.some((f) => report.frameworks[f][v] !== undefined))
+  const steady = (m) => Object.entries(m.functions).reduce((sum, [name, ir]) => sum + (category(name) === 'compiler' ? 0 : ir), 0)
+  const get = (f, v) => report.frameworks[f][v]
+  const lines = [
+    '# Instructions per request (callgrind)',
+    '',
+    `Node ${report.node}, ${report.date}: \`node bench/instructions.mjs --frameworks ${fws.join(',')} --variants ${vs.join(',')}\`` +
+      ` (${report.warmup} requests of warm-up, then ${report.windows} windows of ${report.requests}; the last window counts).` +
+      ' The main thread\'s instructions (it serves the requests), without the optimising compilers\' share (still at work under' +
+      ' valgrind long after they would have finished at full speed). Not time: cache misses and the kernel are not counted.' +
+      ' See bench/README.md.',
+    '',
+  ]
+  if (vs.includes('bare') && vs.length > 1) {
+    lines.push('## Added to bare', '', `| variant | ${fws.join(' | ')} |`, `| --- |${' ---: |'.repeat(fws.length)}`)
+    for (const v of vs) {
+      lines.push(`| ${v} | ${fws.map((f) => v === 'bare' ? `${fmt(steady(get(f, 'bare')))} (bare)` : fmt(steady(get(f, v)) - steady(get(f, 'bare')))).join(' | ')} |`)
     }
-    report.frameworks[framework] = Object.fromEntries(Object.entries(measured).map(([v, m]) => [v, { windows: m.windows, functions: Object.fromEntries(m.last.fns) }]))
-    const base = measured.bare?.last
-    lines.push(`### ${framework}`, '', `| variant | instructions / request | added to bare | windows |`, '| --- | ---: | ---: | --- |')
-    for (const variant of variants) {
-      const m = measured[variant]
-      lines.push(`| ${variant} | ${m.last.total.toFixed(0)} | ${base ? (m.last.total - base.total).toFixed(0) : ''} | ${m.windows.map((x) => x.toFixed(0)).join(', ')} |`)
-    }
-    lines.push('', 'By kind of code (instructions / request, last window):', '', `| variant | ${CATEGORIES.join(' | ')} |`, `| --- |${' ---: |'.repeat(CATEGORIES.length)}`)
-    for (const variant of variants) {
-      const cats = byCategory(measured[variant].last.fns)
-      lines.push(`| ${variant} | ${CATEGORIES.map((c) => cats[c].toFixed(0)).join(' | ')} |`)
+    if (vs.includes('otel')) {
+      for (const v of ['spanline', 'spanline-auto'].filter((x) => vs.includes(x))) {
+        const ratio = (f) => ((steady(get(f, 'otel')) - steady(get(f, 'bare'))) / (steady(get(f, v)) - steady(get(f, 'bare')))).toFixed(1)
+        lines.push(`| OpenTelemetry's added / ${v}'s | ${fws.map((f) => `${ratio(f)}x`).join(' | ')} |`)
+      }
     }
     lines.push('')
-    for (const variant of variants) {
-      if (variant === 'bare' || base === undefined) continue
-      const fns = measured[variant].last.fns
-      const grown = [...new Set([...fns.keys(), ...base.fns.keys()])]
-        .map((k) => [k, (fns.get(k) ?? 0) - (base.fns.get(k) ?? 0), fns.get(k) ?? 0])
+  }
+  for (const f of fws) {
+    const base = get(f, 'bare')
+    lines.push(`## ${f}`, '', '| variant | instructions / request | added to bare | main thread\'s compiling (left out) | other threads (left out) |', '| --- | ---: | ---: | ---: | ---: |')
+    for (const v of vs) {
+      const m = get(f, v)
+      const all = Object.values(m.functions).reduce((a, b) => a + b, 0)
+      lines.push(`| ${v} | ${fmt(steady(m))} | ${base ? fmt(steady(m) - steady(base)) : ''} | ${fmt(all - steady(m))} | ${fmt(m.otherThreads ?? 0)} |`)
+    }
+    lines.push('', 'By kind of code:', '', `| variant | ${CATEGORIES.join(' | ')} |`, `| --- |${' ---: |'.repeat(CATEGORIES.length)}`)
+    for (const v of vs) {
+      const cats = byCategory(Object.entries(get(f, v).functions))
+      lines.push(`| ${v} | ${CATEGORIES.map((c) => fmt(cats[c])).join(' | ')} |`)
+    }
+    lines.push('')
+    for (const v of vs) {
+      if (v === 'bare' || base === undefined) continue
+      const fns = get(f, v).functions
+      const grown = [...new Set([...Object.keys(fns), ...Object.keys(base.functions)])]
+        .filter((k) => category(k) !== 'compiler')
+        .map((k) => [k, (fns[k] ?? 0) - (base.functions[k] ?? 0), fns[k] ?? 0])
         .sort((a, b) => b[1] - a[1]).slice(0, top)
-      lines.push(`${variant}: what it adds to bare, by function (instructions / request)`, '', '| added | total | function |', '| ---: | ---: | --- |')
-      for (const [k, added, total] of grown) lines.push(`| ${added.toFixed(0)} | ${total.toFixed(0)} | \`${k.replaceAll('|', '\\|')}\` |`)
+      lines.push(`### ${f} ${v}: what it adds to bare, by function`, '', '| added | total | function |', '| ---: | ---: | --- |')
+      for (const [k, added, total] of grown) lines.push(`| ${fmt(added)} | ${fmt(total)} | \`${k.replaceAll('|', '\\|')}\` |`)
       lines.push('')
     }
   }
-} finally {
-  await stop(sink)
+  return lines.join('\n')
 }
-console.log(`Instructions per request (callgrind), Node ${process.version}, after ${warmup} requests of warm-up, last of ${windows} windows of ${perWindow}\n`)
-console.log(lines.join('\n'))
-if (args.json) writeFileSync(args.json, JSON.stringify(report, null, 2) + '\n')
+
+const report = rendering ? JSON.parse(readFileSync(args.render, 'utf8')) : await measureAll()
+const markdownText = render(report)
+console.log(markdownText)
+if (args.out) writeFileSync(args.out, markdownText)
+if (args.json && !rendering) writeFileSync(args.json, JSON.stringify(report, null, 2) + '\n')

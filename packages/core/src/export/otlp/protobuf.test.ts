@@ -805,7 +805,7 @@ describe('ProtoWriter', () => {
         // A reused, dirty buffer: the copy must not depend on what was there.
         w.resetInto(Buffer.alloc(256, round))
         w.uint32(round)
-        w.knownString(0x0a, s)
+        w.string(0x0a, s, true)
         const bytes = w.finish()
         const utf8 = Buffer.from(s, 'utf8')
         expect(bytes.equals(Buffer.concat([Buffer.from([round, 0x0a, ...varint(utf8.length)]), utf8]))).toBe(true)
@@ -819,7 +819,7 @@ describe('ProtoWriter', () => {
       const s = `GET /users/${i}`
       const w = new ProtoWriter()
       w.reset(1)
-      w.knownString(0x0a, s)
+      w.string(0x0a, s, true)
       expect(w.finish().equals(Buffer.concat([Buffer.from([0x0a, s.length]), Buffer.from(s)]))).toBe(true)
     }
   })

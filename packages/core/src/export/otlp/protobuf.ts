@@ -382,7 +382,7 @@ function writeKeyValue(w: ProtoWriter, tag: number, key: string, value: Attribut
   // strings: URLs, stack traces) have to be moved by ldelim().
   const reserve = typeof value === 'string' && key.length + value.length > 100 ? 2 : 1
   const kv = w.fork(tag, reserve)
-  w.knownString(KEY_VALUE_KEY, key)
+  w.string(KEY_VALUE_KEY, key, true)
   writeAnyValue(w, KEY_VALUE_VALUE, value)
   w.ldelim(kv, reserve)
 }

@@ -204,16 +204,17 @@ export class ProtoWriter {
   /**
    * A length-delimited UTF-8 string field (lone surrogates become U+FFFD, as
    * with Buffer). `tag` is a one-byte tag (field number 1 to 15), as are all
-   * the tags given to string(), hexBytes() and fork().
+   * the tags given to string(), hexBytes() and fork(). `known`: a string
+   * likely to be written again (an attribute key), see writeKnownUtf8().
    */
-  string(tag: number, s: string): void {
+  string(tag: number, s: string, known: boolean = false): void {
     const length = s.length
     if (length <= SHORT_STRING) {
       this.#ensure(2 + 3 * length)
       const buf = this.#buf
       const start = this.#pos
       buf[start] = tag
-      const end = writeUtf8(buf, s, start + 2)
+      const end = known ? writeKnownUtf8(buf, s, start + 2) : writeUtf8(buf, s, start + 2)
       buf[start + 1] = end - start - 2
       this.#pos = end
       return
@@ -234,21 +235,6 @@ export class ProtoWriter {
    * A length-delimited bytes field from an id's hex string, decoded straight
    * into the buffer (no Buffer per id). Ids are short: a one-byte length.
    */
-  /** string() for a string likely to be written again (an attribute key); see writeKnownUtf8(). */
-  knownString(tag: number, s: string): void {
-    if (s.length > SHORT_STRING) {
-      this.string(tag, s)
-      return
-    }
-    this.#ensure(2 + 3 * s.length)
-    const buf = this.#buf
-    const start = this.#pos
-    buf[start] = tag
-    const end = writeKnownUtf8(buf, s, start + 2)
-    buf[start + 1] = end - start - 2
-    this.#pos = end
-  }
-
   hexBytes(tag: number, hex: string): void {
     const n = (hex.length >>> 1) & 0x7f
     this.#ensure(2 + n)

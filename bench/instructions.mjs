@@ -39,15 +39,14 @@ import { Agent, request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parseArgs } from 'node:util'
 import { ensureOtel } from './lib/otel-deps.mjs'
+import { parseOptions } from './lib/options.mjs'
 import { listeningPort, start, stop, which } from './lib/processes.mjs'
 import { FRAMEWORKS, VARIANTS, serverCommand } from './lib/servers.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 
-const { values: args } = parseArgs({
-  options: {
+const cli = parseOptions('instructions.mjs', {
     frameworks: { type: 'string', default: 'fastify' },
     variants: { type: 'string', default: 'bare,context,spanline' },
     warmup: { type: 'string', default: '8000' },
@@ -58,35 +57,19 @@ const { values: args } = parseArgs({
     out: { type: 'string' },
     render: { type: 'string' },
     jobs: { type: 'string', default: '1' },
-  },
 })
+const args = cli.values
 
-function usage(message) {
-  console.error(`instructions.mjs: ${message}`)
-  process.exit(2)
-}
-function positiveInt(name) {
-  const n = Number(args[name])
-  if (!Number.isInteger(n) || n < 1) usage(`--${name} must be a positive integer, got ${args[name]}`)
-  return n
-}
-function list(name, known) {
-  const items = args[name].split(',').map((s) => s.trim()).filter(Boolean)
-  const unknown = items.filter((s) => !known.includes(s))
-  if (unknown.length || items.length === 0) usage(`--${name}: unknown ${unknown.join(', ') || '(empty)'}; known: ${known.join(', ')}`)
-  return known.filter((k) => items.includes(k))
-}
-
-const frameworks = list('frameworks', FRAMEWORKS)
-const variants = list('variants', VARIANTS)
-const warmup = positiveInt('warmup')
-const perWindow = positiveInt('requests')
-const windows = positiveInt('windows')
-const top = positiveInt('top')
-const jobs = positiveInt('jobs')
+const frameworks = cli.list('frameworks', FRAMEWORKS)
+const variants = cli.list('variants', VARIANTS)
+const warmup = cli.integer('warmup', 1)
+const perWindow = cli.integer('requests', 1)
+const windows = cli.integer('windows', 1)
+const top = cli.integer('top', 1)
+const jobs = cli.integer('jobs', 1)
 const rendering = args.render !== undefined
 for (const tool of rendering ? [] : ['valgrind', 'callgrind_control', 'callgrind_annotate']) {
-  if (which(tool) === undefined) usage(`needs ${tool} on PATH (valgrind's callgrind; e.g. apt-get install valgrind)`)
+  if (which(tool) === undefined) cli.usage(`needs ${tool} on PATH (valgrind's callgrind; e.g. apt-get install valgrind)`)
 }
 if (!rendering && variants.includes('otel')) ensureOtel()
 
@@ -313,7 +296,8 @@ const fmt = (n) => Math.round(n).toLocaleString('en-US')
  * apart.
  */
 function render(report) {
-  const fws = Object.keys(report.frameworks)
+  // In the usual order, not the order --jobs finished them in.
+  const fws = FRAMEWORKS.filter((f) => report.frameworks[f] !== undefined)
   const vs = VARIANTS.filter((v) => fws.some((f) => report.frameworks[f][v] !== undefined))
   const steady = (m) => Object.entries(m.functions).reduce((sum, [name, ir]) => sum + (category(name) === 'compiler' ? 0 : ir), 0)
   const get = (f, v) => report.frameworks[f][v]

@@ -34,11 +34,11 @@ import { request } from 'node:http'
 import { cpus, platform, arch } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parseArgs } from 'node:util'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { loadGenerator, runLoad } from './lib/load.mjs'
 import { ensureOtel } from './lib/otel-deps.mjs'
 import { coreBusySeconds, processCpuSeconds } from './lib/cpu.mjs'
+import { parseOptions } from './lib/options.mjs'
 import { listeningPort, peakRssKb, pinned, pinning, start, stop } from './lib/processes.mjs'
 import { median } from './lib/stats.mjs'
 import { FRAMEWORKS, VARIANTS, serverCommand as variantCommand } from './lib/servers.mjs'
@@ -51,8 +51,7 @@ const CLIENT_CORE = 1 // load generator and sink
 // partial batch of a run reaches the sink at most this long after the load.
 const BATCH_DELAY_MS = 5000
 
-const { values: args } = parseArgs({
-  options: {
+const cli = parseOptions('throughput.mjs', {
     rounds: { type: 'string', default: '3' },
     duration: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '2' },
@@ -62,34 +61,18 @@ const { values: args } = parseArgs({
     retries: { type: 'string', default: '2' },
     json: { type: 'string' },
     'cpu-prof': { type: 'string' },
-  },
 })
+const args = cli.values
 
-function positiveInt(name, min) {
-  const n = Number(args[name])
-  if (!Number.isInteger(n) || n < min) usage(`--${name} must be an integer >= ${min}, got ${args[name]}`)
-  return n
-}
-function list(name, known) {
-  const items = args[name].split(',').map((s) => s.trim()).filter(Boolean)
-  const unknown = items.filter((s) => !known.includes(s))
-  if (unknown.length || items.length === 0) usage(`--${name}: unknown ${unknown.join(', ') || '(empty)'}; known: ${known.join(', ')}`)
-  return known.filter((k) => items.includes(k)) // canonical order
-}
-function usage(message) {
-  console.error(`throughput.mjs: ${message}`)
-  process.exit(2)
-}
-
-const rounds = positiveInt('rounds', 1)
-const retries = positiveInt('retries', 0)
+const rounds = cli.integer('rounds', 1)
+const retries = cli.integer('retries', 0)
 /** Share of the server's core that other processes may take before a run is repeated. */
 const MAX_OTHERS = 0.1
-const duration = positiveInt('duration', 1)
-const warmup = positiveInt('warmup', 0)
-const connections = positiveInt('connections', 1)
-const frameworks = list('frameworks', FRAMEWORKS)
-const variants = list('variants', VARIANTS)
+const duration = cli.integer('duration', 1)
+const warmup = cli.integer('warmup', 0)
+const connections = cli.integer('connections', 1)
+const frameworks = cli.list('frameworks', FRAMEWORKS)
+const variants = cli.list('variants', VARIANTS)
 const cpuProfDir = args['cpu-prof'] === undefined ? undefined : resolve(args['cpu-prof'])
 
 if (variants.includes('otel')) ensureOtel()

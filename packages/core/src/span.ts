@@ -263,6 +263,11 @@ export class RecordingSpan implements Span, ReadableSpan {
     return true
   }
 
+  /** Attributes this span keeps at most (its tracer's span limits). */
+  get attributeCountLimit(): number {
+    return this.#pipeline.limits.attributeCountLimit
+  }
+
   /** The attributes as an object (null when there are none), made on first read after a change. */
   get attributes(): Attributes | null {
     if (this.#attributes !== null) return this.#attributes

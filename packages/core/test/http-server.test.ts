@@ -104,6 +104,59 @@ describe('traceRequests: a plain node:http server', () => {
     for (let i = 0; i < N; i += 37) expect(names.has(`${i % 2 === 0 ? 'GET' : 'DELETE'} /raw/p${i}`)).toBe(true)
   })
 
+  it('names and reports each request right when methods and routes alternate (no stale name or method from the one before)', async () => {
+    const { tracer, exporter } = memoryTracer()
+    const server = createServer(traceRequests((req, res) => {
+      if (req.url !== '/none') setServerRoute(req, req.url!.startsWith('/a') ? '/a/:id' : '/b/:id')
+      res.end()
+    }, { tracer }))
+    const port = await listen(server)
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+    // PURGE is parsed by Node but is not a known method: _OTHER, named HTTP.
+    const sequence = [['GET', '/a/1'], ['GET', '/a/2'], ['PURGE', '/a/3'], ['GET', '/b/4'], ['POST', '/b/5'], ['POST', '/a/6'], ['GET', '/none'], ['PURGE', '/none'], ['GET', '/a/7']] as const
+    for (const [method, path] of sequence) {
+      await new Promise<void>((resolve, reject) => {
+        httpRequest({ port, host: '127.0.0.1', path, method, agent }, (res) => res.resume().on('end', resolve)).on('error', reject).end()
+      })
+    }
+    const spans = await exporter.waitForSpans(sequence.length)
+    server.close()
+    agent.destroy()
+    const seen = spans.map((s) => [s.name, s.attributes!['http.request.method'], s.attributes!['http.request.method_original'], s.attributes!['url.path']])
+    expect(seen).toEqual([
+      ['GET /a/:id', 'GET', undefined, '/a/1'],
+      ['GET /a/:id', 'GET', undefined, '/a/2'],
+      ['HTTP /a/:id', '_OTHER', 'PURGE', '/a/3'],
+      ['GET /b/:id', 'GET', undefined, '/b/4'],
+      ['POST /b/:id', 'POST', undefined, '/b/5'],
+      ['POST /a/:id', 'POST', undefined, '/a/6'],
+      ['GET', 'GET', undefined, '/none'],
+      ['HTTP', '_OTHER', 'PURGE', '/none'],
+      ['GET /a/:id', 'GET', undefined, '/a/7'],
+    ])
+  })
+
+  it('keeps a route or status code a hook set as one attribute, with the final value', async () => {
+    const { tracer, exporter } = memoryTracer()
+    const tracing = new HttpServerTracing({
+      tracer,
+      requestHook: (span) => span.setAttribute('http.route', '/from-hook').setAttribute('http.response.status_code', 1),
+    })
+    const server = createServer((req, res) => runWithContext(tracing.start(req, res), () => {
+      tracing.setRoute(req, '/items/:id')
+      res.statusCode = 201
+      res.end()
+    }))
+    const port = await listen(server)
+    await fetch(`http://127.0.0.1:${port}/items/3`)
+    const [span] = await exporter.waitForSpans(1)
+    server.close()
+    const keys = Object.keys(span!.attributes!)
+    expect(keys.filter((k) => k === 'http.route' || k === 'http.response.status_code')).toHaveLength(2)
+    expect(span!.attributes).toMatchObject({ 'http.route': '/items/:id', 'http.response.status_code': 201, 'url.path': '/items/3' })
+    expect(span!.name).toBe('GET /items/:id')
+  })
+
   it('records each connection\'s own peer address and port, request after request on keep-alive connections', async () => {
     const { tracer, exporter } = memoryTracer()
     const seen = new Map<string, number | undefined>()

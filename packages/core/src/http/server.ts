@@ -114,6 +114,9 @@ export class HttpServerTracing {
   readonly #responseHeaders: readonly string[]
   readonly #sensitive: ReadonlySet<string>
   readonly #knownMethods: ReadonlySet<string>
+  /** The last request's method and what it was reported as: Node's parser hands out one string object per method. */
+  #lastRawMethod: string = ''
+  #lastMethod: string = '_OTHER'
   readonly #requestHook: HttpServerOptions['requestHook']
   readonly #responseHook: HttpServerOptions['responseHook']
   readonly #spanNameHook: HttpServerOptions['spanNameHook']
@@ -176,7 +179,12 @@ export class HttpServerTracing {
     const headers = req.headers
     const parent = tracer.extract(headers, ROOT_CONTEXT, incomingHeadersGetter)
     const raw = req.method ?? 'GET'
-    const method = this.#knownMethods.has(raw) ? raw : '_OTHER'
+    let method = this.#lastMethod
+    if (raw !== this.#lastRawMethod) {
+      method = this.#knownMethods.has(raw) ? raw : '_OTHER'
+      this.#lastRawMethod = raw
+      this.#lastMethod = method
+    }
     const span = tracer.startSpan(method === '_OTHER' ? 'HTTP' : method, { kind: SpanKind.SERVER, parent })
     const context = parent.withSpan(span)
     const state = new ServerRequestState(span, context, this, method)
@@ -199,6 +207,15 @@ export class HttpServerTracing {
     return context
   }
 
+  /**
+   * Sets the request's attributes. The order is for the protobuf encoder,
+   * which copies each run of attributes equal to the previous span's in one
+   * go (see writeSpanAttributes): those that are the same from one request
+   * to the next (method, scheme, host, protocol) first, then those of the
+   * client (address, user agent), then the request's own (path, query) and
+   * the peer port, so that only the last few split the run. (The route and
+   * status code, set at the end, come after them: a second run.)
+   */
   #setRequestAttributes(span: Span, req: IncomingMessage, headers: IncomingHttpHeaders, method: string, raw: string, path: string, query: string | undefined): void {
     // Collected first and handed over in one step (see RecordingSpan#adoptAttributes).
     const keys: string[] = [ATTR_HTTP_REQUEST_METHOD]
@@ -206,12 +223,6 @@ export class HttpServerTracing {
     if (method !== raw) {
       keys.push(ATTR_HTTP_REQUEST_METHOD_ORIGINAL)
       values.push(raw)
-    }
-    keys.push(ATTR_URL_PATH)
-    values.push(path)
-    if (query !== undefined) {
-      keys.push(ATTR_URL_QUERY)
-      values.push(redactQuery(query, this.#sensitive))
     }
     const socket = req.socket
     // Proxies first: Forwarded (RFC 7239), then the X-Forwarded-* family, then the connection.
@@ -231,6 +242,9 @@ export class HttpServerTracing {
         values.push(host.port)
       }
     }
+    // The conventions write "2" for HTTP/2, "1.1" for HTTP/1.1.
+    keys.push(ATTR_NETWORK_PROTOCOL_VERSION)
+    values.push(req.httpVersionMajor === 2 ? '2' : req.httpVersion)
     const peer = peerOf(socket as PeerSocket | null | undefined)
     const forwardedFor = forwarded?.for ?? firstForwardedFor(headers['x-forwarded-for'])
     const client = forwardedFor === undefined ? peer?.address : nodeAddress(forwardedFor)
@@ -241,18 +255,27 @@ export class HttpServerTracing {
     if (peer !== undefined) {
       keys.push(ATTR_NETWORK_PEER_ADDRESS)
       values.push(peer.address)
-      if (peer.port !== undefined) {
-        keys.push(ATTR_NETWORK_PEER_PORT)
-        values.push(peer.port)
-      }
     }
-    // The conventions write "2" for HTTP/2, "1.1" for HTTP/1.1.
-    keys.push(ATTR_NETWORK_PROTOCOL_VERSION)
-    values.push(req.httpVersionMajor === 2 ? '2' : req.httpVersion)
     const ua = headers['user-agent']
     if (ua !== undefined) {
       keys.push(ATTR_USER_AGENT_ORIGINAL)
       values.push(ua)
+    }
+    keys.push(ATTR_URL_PATH)
+    values.push(path)
+    if (query !== undefined) {
+      keys.push(ATTR_URL_QUERY)
+      values.push(redactQuery(query, this.#sensitive))
+    }
+    if (peer?.port !== undefined) {
+      keys.push(ATTR_NETWORK_PEER_PORT)
+      values.push(peer.port)
+    }
+    if (span instanceof RecordingSpan && keys.length + 2 > span.attributeCountLimit) {
+      // Rare: a count limit too low for them all (and the route and status
+      // code). Then those the conventions require go first, rather than
+      // those that merely encode better.
+      byImportance(keys, values)
     }
     if (!(span instanceof RecordingSpan) || !span.adoptAttributes(keys, values)) {
       for (let i = 0; i < keys.length; i++) span.setAttribute(keys[i]!, values[i])
@@ -373,6 +396,22 @@ function peerOf(socket: PeerSocket | null | undefined): Peer | undefined {
   return (socket[kPeer] = { address, port: socket.remotePort })
 }
 
+/** The request attributes from most to least useful: required by the conventions first. */
+const IMPORTANCE = [
+  ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_REQUEST_METHOD_ORIGINAL, ATTR_URL_PATH, ATTR_URL_QUERY, ATTR_URL_SCHEME, ATTR_SERVER_ADDRESS,
+  ATTR_SERVER_PORT, ATTR_CLIENT_ADDRESS, ATTR_NETWORK_PEER_ADDRESS, ATTR_NETWORK_PEER_PORT, ATTR_NETWORK_PROTOCOL_VERSION, ATTR_USER_AGENT_ORIGINAL,
+]
+
+/** Reorders the parallel arrays by IMPORTANCE, so that a count limit cuts the least useful. */
+function byImportance(keys: string[], values: Array<string | number>): void {
+  const pairs = keys.map((key, i) => [key, values[i]!] as const)
+  pairs.sort((a, b) => IMPORTANCE.indexOf(a[0]) - IMPORTANCE.indexOf(b[0]))
+  for (let i = 0; i < pairs.length; i++) {
+    keys[i] = pairs[i]![0]
+    values[i] = pairs[i]![1]
+  }
+}
+
 /** A URI scheme (RFC 3986 3.1), else undefined: junk in X-Forwarded-Proto never reaches url.scheme. */
 function validScheme(value: string | undefined): string | undefined {
   if (value === undefined || value.length > 32) return undefined
@@ -393,14 +432,30 @@ function validScheme(value: string | undefined): string | undefined {
 const names = new Map<string, Map<string, string>>()
 const MAX_CACHED_NAMES = 2048
 let cachedNames = 0
+/**
+ * The last name made or found: a busy route's requests come in runs, and its
+ * route string is the framework's own object each time, so this is a pointer
+ * compare where the two map lookups are not.
+ */
+let lastPrefix = ''
+let lastRoute = ''
+let lastName = ''
 
 function defaultName(method: string, route: string | undefined): string {
   const prefix = method === '_OTHER' ? 'HTTP' : method
   if (route === undefined) return prefix
+  if (route === lastRoute && prefix === lastPrefix) return lastName
   let byRoute = names.get(prefix)
   let name = byRoute?.get(route)
-  if (name !== undefined) return name
-  name = `${prefix} ${route}`
+  if (name === undefined) name = newName(prefix, route, byRoute)
+  lastPrefix = prefix
+  lastRoute = route
+  lastName = name
+  return name
+}
+
+function newName(prefix: string, route: string, byRoute: Map<string, string> | undefined): string {
+  const name = `${prefix} ${route}`
   if (cachedNames < MAX_CACHED_NAMES) {
     if (byRoute === undefined) names.set(prefix, (byRoute = new Map()))
     byRoute.set(route, name)

@@ -50,8 +50,10 @@ export class ProtobufSpanQueue {
   /** Each queued span's group, an index into #groups. */
   #groupOf: number[] = []
   #groups: SpanGroup[] = []
-  /** The group of the previous span: almost every span has the same one. */
+  /** The group of the previous span (almost every span has the same one), and its resource and scope. */
   #last = -1
+  #lastResource: Resource | undefined = undefined
+  #lastScope: InstrumentationScope | undefined = undefined
   /** Bytes of a request body beyond its spans' (resource, scope), from the last take(). */
   #headerGuess = 512
   /** The buffer of the last body take() handed out, until recycle() gets it back. */
@@ -178,6 +180,8 @@ export class ProtobufSpanQueue {
       this.#groupOf = []
       this.#groups = []
       this.#last = -1
+      this.#lastResource = undefined
+      this.#lastScope = undefined
       if (this.#arena.capacity > MAX_IDLE_ARENA) this.#arena.reset(0)
       else this.#arena.rewind(0)
       return
@@ -194,20 +198,25 @@ export class ProtobufSpanQueue {
    * sameScope(), as the batch encoder groups them.
    */
   #groupFor(span: ReadableSpan): number {
-    const groups = this.#groups
     const resource = span.resource
     const scope = span.scope
-    const last = this.#last
-    if (last !== -1 && groups[last]!.resource === resource && groups[last]!.scope === scope) return last
+    if (resource === this.#lastResource && scope === this.#lastScope) return this.#last
+    const groups = this.#groups
+    let found = -1
     for (let i = 0; i < groups.length; i++) {
       const g = groups[i]!
       if (g.resource === resource && sameScope(g.scope, scope)) {
-        this.#last = i
-        return i
+        found = i
+        break
       }
     }
-    groups.push({ resource, scope })
-    this.#last = groups.length - 1
-    return this.#last
+    if (found === -1) {
+      groups.push({ resource, scope })
+      found = groups.length - 1
+    }
+    this.#last = found
+    this.#lastResource = resource
+    this.#lastScope = scope
+    return found
   }
 }

@@ -23,7 +23,8 @@
 // be named. A client in this process sends --warmup requests over 8
 // keep-alive connections, then --windows windows of --requests requests,
 // asking callgrind for a dump (`callgrind_control --dump`) after each. The
-// last window counts: the earlier ones still hold optimising compilations.
+// last window counts: the earlier ones hold more of the optimising
+// compilations (done on the main thread here, see below, and left out).
 // Spans go to bench/sink.mjs, outside valgrind, as in throughput.mjs.
 // --jobs N runs N servers under callgrind at once (counts do not change,
 // only the wall time); --out writes the markdown report to a file as well.
@@ -218,11 +219,20 @@ async function measure(framework, variant, sinkBase) {
   const { args: nodeArgs, env } = serverCommand(framework, variant, sinkBase)
   const server = start('valgrind', [
     // One dump per thread: the main thread serves the requests; the others
-    // compile, mark and sweep concurrently, and under valgrind's slowness the
-    // compilers are still busy long after they would have finished.
+    // mark and sweep concurrently (and compile what the flags below leave to
+    // background threads).
     '--tool=callgrind', '--smc-check=all-non-file', '--separate-threads=yes', `--callgrind-out-file=${join(dir, 'cg.out')}`,
     // --perf-basic-prof also starts V8's log: into the temporary directory, not the working one.
-    process.execPath, '--perf-basic-prof', `--logfile=${join(dir, 'v8.log')}`, '--no-logfile-per-isolate', ...nodeArgs,
+    process.execPath, '--perf-basic-prof', `--logfile=${join(dir, 'v8.log')}`, '--no-logfile-per-isolate',
+    // Optimising compilation on the main thread, as soon as a function is hot.
+    // Concurrently, under valgrind (which runs one thread at a time) the
+    // compiler threads finished some functions during the warm-up and others
+    // not even by the last window: the same build counted its own functions
+    // at different tiers from run to run (Maglev's keyed stores through IC
+    // builtins in one run, TurboFan's inline stores in the next). At full
+    // speed those compilations take milliseconds; what is measured here is
+    // the code they produce.
+    '--no-concurrent-recompilation', '--no-concurrent-osr', '--no-concurrent-sparkplug', ...nodeArgs,
   ], { cwd: here, env })
   try {
     const port = await listeningPort(server, 300_000)
@@ -287,13 +297,12 @@ const fmt = (n) => Math.round(n).toLocaleString('en-US')
 
 /**
  * The markdown report. Figures are the main thread's (it serves the
- * requests), without the optimising compilers' share of it: under valgrind
- * V8 is still compiling thousands of requests after start, on background
- * threads and in finishing steps on the main one (measured with all threads
- * counted: a bare server's compiler share moved from 1k to 135k
- * instructions per request between two runs), work a server at full speed
- * has long finished. The other threads (compilers, GC helpers) are shown
- * apart.
+ * requests), without the optimising compiler's share of it: under valgrind
+ * V8 still optimises functions that become hot late, thousands of requests
+ * after start (with concurrent compilation and all threads counted, a bare
+ * server's compiler share moved from 1k to 135k instructions per request
+ * between two runs), work a server at full speed has long finished. The
+ * other threads (GC helpers) are shown apart.
  */
 function render(report) {
   // In the usual order, not the order --jobs finished them in.
@@ -306,8 +315,8 @@ function render(report) {
     '',
     `Node ${report.node}, ${report.date}: \`node bench/instructions.mjs --frameworks ${fws.join(',')} --variants ${vs.join(',')}\`` +
       ` (${report.warmup} requests of warm-up, then ${report.windows} windows of ${report.requests}; the last window counts).` +
-      ' The main thread\'s instructions (it serves the requests), without the optimising compilers\' share (still at work under' +
-      ' valgrind long after they would have finished at full speed). Not time: cache misses and the kernel are not counted.' +
+      ' The main thread\'s instructions (it serves the requests), without the optimising compiler\'s share (still at work under' +
+      ' valgrind long after it would have finished at full speed). Not time: cache misses and the kernel are not counted.' +
       ' See bench/README.md.',
     '',
   ]

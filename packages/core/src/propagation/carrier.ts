@@ -47,13 +47,28 @@ export const defaultGetter: Getter = {
   },
 }
 
+type IncomingHeaders = Record<string, string | string[] | undefined>
+
 /**
  * For Node's IncomingMessage#headers only: Node lower-cases every key, so a
  * single property read is enough (this is the per-request server path).
+ * The W3C headers are read by name: one read site per header, which sees
+ * the few header layouts a service's clients send, where one site read by a
+ * varying name is megamorphic (a stub cache probe per header, per request).
  */
 export const incomingHeadersGetter: Getter = {
   get(carrier: unknown, name: string): HeaderValue {
-    return (carrier as Record<string, string | string[] | undefined>)[name]
+    const headers = carrier as IncomingHeaders
+    switch (name) {
+      case 'traceparent':
+        return headers.traceparent
+      case 'tracestate':
+        return headers.tracestate
+      case 'baggage':
+        return headers.baggage
+      default:
+        return headers[name]
+    }
   },
 }
 

@@ -224,10 +224,12 @@ function writeRecordingHead(w: ProtoWriter, span: RecordingSpan): void {
   const name = span.name
   const shortName = name.length <= SHORT_STRING
   // ids 18 + 10 + 10, name 2 + 3 per unit, kind 2, times 18
+  // (The name's bytes may be followed by 3 of garbage, overwritten next: see writeKnownUtf8.)
   const buf = w.reserve(60 + (shortName ? 3 * name.length : 0))
+  const view = w.dataView
   let p = w.position
-  if (traceIdBytes !== null) p = putId(buf, p, SPAN_TRACE_ID, traceIdBytes, span.traceIdAt, 16)
-  p = putId(buf, p, SPAN_SPAN_ID, span.spanIdBytes, span.spanIdAt, 8)
+  if (traceIdBytes !== null) p = putId(buf, view, p, SPAN_TRACE_ID, traceIdBytes, span.traceIdAt, 16)
+  p = putId(buf, view, p, SPAN_SPAN_ID, span.spanIdBytes, span.spanIdAt, 8)
   const parentIdBytes = span.parentIdBytes
   // (A kind beyond one varint byte is not a SpanKind, but is written as given.)
   if (span.traceState !== undefined || (parentIdBytes === null && span.parentSpanId !== undefined) || !shortName || (span.kind & ~0x7f) !== 0) {
@@ -235,10 +237,10 @@ function writeRecordingHead(w: ProtoWriter, span: RecordingSpan): void {
     writeHeadAfterIds(w, span)
     return
   }
-  if (parentIdBytes !== null) p = putId(buf, p, SPAN_PARENT_SPAN_ID, parentIdBytes, span.parentIdAt, 8)
+  if (parentIdBytes !== null) p = putId(buf, view, p, SPAN_PARENT_SPAN_ID, parentIdBytes, span.parentIdAt, 8)
   if (name !== '') {
     buf[p] = SPAN_NAME
-    const end = writeKnownUtf8(buf, name, p + 2)
+    const end = writeKnownUtf8(buf, view, name, p + 2)
     buf[p + 1] = end - p - 2
     p = end
   }
@@ -246,10 +248,10 @@ function writeRecordingHead(w: ProtoWriter, span: RecordingSpan): void {
   buf[p + 1] = span.kind
   toUnixNanosHalves(span.startTime, nanos)
   buf[p + 2] = SPAN_START_TIME
-  p = putFixed64(buf, p + 3, nanos[0]!, nanos[1]!)
+  p = putFixed64(view, p + 3, nanos[0]!, nanos[1]!)
   toUnixNanosHalves(span.endTime, nanos)
   buf[p] = SPAN_END_TIME
-  w.commit(putFixed64(buf, p + 1, nanos[0]!, nanos[1]!))
+  w.commit(putFixed64(view, p + 1, nanos[0]!, nanos[1]!))
 }
 
 /** Span fields 3 to 8 (trace state, parent, name, kind, times) through the writer's own methods. */

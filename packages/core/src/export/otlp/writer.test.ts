@@ -1,0 +1,52 @@
+import { ProtoWriter } from './writer.ts'
+
+describe('ProtoWriter known strings', () => {
+  it('copies known strings in whole words without writing past the buffer or over what follows', () => {
+    // Known strings are copied four bytes at a time, so up to three bytes
+    // past a string's end are overwritten: every length against the end of
+    // a buffer of every size, and the next field written right after, must
+    // come out intact. (A file of its own: the known-string map is
+    // module-wide and bounded, and other tests fill it.)
+    const strings = ['a', 'ab', 'abc', 'abcd', 'abcde', 'é', '€', '😀', 'GET /users/:id', 'http.response.status_code']
+    for (let round = 0; round < 3; round++) {
+      for (const s of strings) {
+        const utf8 = Buffer.from(s, 'utf8')
+        const expected = (at: number): Buffer => Buffer.concat([Buffer.alloc(at, 0x7f), Buffer.from([0x0a, utf8.length]), utf8, Buffer.from([0x10, 1])])
+        for (let at = 0; at < 8; at++) {
+          // Every buffer size from too small (the writer grows it) to roomy.
+          for (let size = at; size <= at + 3 * s.length + 8; size++) {
+            const w = new ProtoWriter()
+            w.resetInto(Buffer.alloc(size, 0xee))
+            for (let i = 0; i < at; i++) w.uint32(0x7f)
+            w.string(0x0a, s, true)
+            w.uint32(0x10)
+            w.uint32(1)
+            expect(w.finish().equals(expected(at))).toBe(true)
+          }
+        }
+      }
+    }
+  })
+
+  it('writes a short KeyValue (its key a known string) right at every buffer size, key and value any length', () => {
+    const keys = ['k', 'ke', 'key', 'key4', 'http.route', 'é€😀']
+    const values = ['', 'v', 'value', 'ü😀']
+    for (let round = 0; round < 2; round++) {
+      for (const key of keys) {
+        for (const value of values) {
+          const k = Buffer.from(key)
+          const v = Buffer.from(value)
+          const expected = Buffer.concat([Buffer.from([0x4a, 6 + k.length + v.length, 0x0a, k.length]), k, Buffer.from([0x12, 2 + v.length, 0x0a, v.length]), v, Buffer.from([0x50, 1])])
+          for (let size = 0; size <= 8 + 3 * (key.length + value.length); size++) {
+            const w = new ProtoWriter()
+            w.resetInto(Buffer.alloc(size, 0xee))
+            w.stringKeyValue(0x4a, key, value)
+            w.uint32(0x50)
+            w.uint32(1)
+            expect(w.finish().equals(expected)).toBe(true)
+          }
+        }
+      }
+    }
+  })
+})

@@ -1,4 +1,5 @@
-import { Agent, createServer, request as httpRequest, type Server } from 'node:http'
+import { Agent, createServer, IncomingMessage, request as httpRequest, ServerResponse, type Server } from 'node:http'
+import { connect, Socket } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import {
@@ -242,6 +243,75 @@ describe('traceRequests: a plain node:http server', () => {
     expect(span!.attributes!['http.response.status_code']).toBeUndefined()
     expect(span!.statusCode).toBe(SpanStatusCode.ERROR)
     expect(exporter.getFinishedSpans()).toHaveLength(1)
+  })
+
+  it('ends each span of a keep-alive connection when Node\'s server finishes its response, with no listener per response', async () => {
+    const { tracer, exporter } = memoryTracer()
+    const closeListeners: number[] = []
+    const server = createServer(traceRequests((req, res) => {
+      // The finish comes from Node's http.server.response.finish channel.
+      closeListeners.push(res.listenerCount('close'))
+      res.statusCode = req.url === '/missing' ? 404 : 200
+      res.end('ok')
+    }, { tracer }))
+    const port = await listen(server)
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+    for (const path of ['/a', '/missing', '/c']) {
+      await new Promise<void>((resolve, reject) => {
+        httpRequest({ port, host: '127.0.0.1', path, agent }, (res) => res.resume().on('end', resolve)).on('error', reject).end()
+      })
+    }
+    const spans = await exporter.waitForSpans(3)
+    agent.destroy()
+    server.close()
+    expect(closeListeners).toEqual([0, 0, 0])
+    expect(spans.map((s) => [s.attributes!['url.path'], s.attributes!['http.response.status_code'], s.attributes!['error.type']])).toEqual([
+      ['/a', 200, undefined], ['/missing', 404, undefined], ['/c', 200, undefined],
+    ])
+    expect(new Set(spans.map((s) => s.attributes!['network.peer.port'])).size).toBe(1) // one connection
+    await new Promise((r) => setTimeout(r, 50))
+    expect(exporter.getFinishedSpans()).toHaveLength(3) // the connection's close ends nothing twice
+  })
+
+  it('pipelined requests: those answered end as finished, the one still open when the client goes as aborted', async () => {
+    const { tracer, exporter } = memoryTracer()
+    const server = createServer(traceRequests((req, res) => {
+      if (req.url === '/slow') setTimeout(() => res.end('late'), 300)
+      else res.end('fast')
+    }, { tracer }))
+    const port = await listen(server)
+    const socket = connect(port, '127.0.0.1')
+    socket.on('error', () => {})
+    // Two requests in one write: Node answers them in order, on one connection.
+    socket.write('GET /fast HTTP/1.1\r\nHost: x\r\n\r\nGET /slow HTTP/1.1\r\nHost: x\r\n\r\n')
+    await new Promise<void>((resolve) => socket.once('data', () => resolve()))
+    socket.destroy()
+    const spans = await exporter.waitForSpans(2)
+    await new Promise((r) => setTimeout(r, 350))
+    server.close()
+    const byPath = new Map(spans.map((s) => [s.attributes!['url.path'], s]))
+    expect(byPath.get('/fast')!.attributes).toMatchObject({ 'http.response.status_code': 200 })
+    expect(byPath.get('/fast')!.attributes!['error.type']).toBeUndefined()
+    expect(byPath.get('/slow')!.attributes!['error.type']).toBe('aborted')
+    expect(byPath.get('/slow')!.statusCode).toBe(SpanStatusCode.ERROR)
+    expect(exporter.getFinishedSpans()).toHaveLength(2)
+  })
+
+  it('a response Node\'s server does not drive (a test double, as Fastify\'s inject() makes) ends its span on its own close', async () => {
+    const { tracer, exporter } = memoryTracer()
+    const tracing = new HttpServerTracing({ tracer })
+    const req = new IncomingMessage(new Socket())
+    req.method = 'GET'
+    req.url = '/double'
+    req.headers = { host: 'example.test' }
+    const res = new ServerResponse(req)
+    tracing.start(req, res)
+    expect(res.listenerCount('close')).toBe(1)
+    res.statusCode = 204
+    res.emit('close')
+    const [span] = await exporter.waitForSpans(1)
+    expect(span!.attributes).toMatchObject({ 'url.path': '/double', 'server.address': 'example.test' })
+    expect(span!.attributes!['error.type']).toBe('aborted') // closed before its body was written
   })
 
   it('uses the global tracer when none is given, and validates options once', () => {

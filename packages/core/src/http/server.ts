@@ -1,7 +1,9 @@
+import { subscribe } from 'node:diagnostics_channel'
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import { getActiveContext, ROOT_CONTEXT, type Context } from '../context.ts'
-import { containError } from '../diag.ts'
+import { containError, debug, warnOnce } from '../diag.ts'
 import { ERR_INVALID_ARGUMENT, TracingError } from '../errors.ts'
 import { registry } from '../global.ts'
 import { incomingHeadersGetter } from '../propagation/carrier.ts'
@@ -74,6 +76,11 @@ class ServerRequestState {
   route: string | undefined = undefined
   error: unknown = undefined
   hasError: boolean = false
+  /** Set while the span waits for Node's server to finish the response (see watchResponse). */
+  req: IncomingMessage | undefined = undefined
+  res: ServerResponse | undefined = undefined
+  /** The next open request on the same connection (pipelining). */
+  next: ServerRequestState | null = null
 
   constructor(span: Span, context: Context, owner: HttpServerTracing, method: string) {
     this.span = span
@@ -200,9 +207,19 @@ export class HttpServerTracing {
       }
       this.#setRequestAttributes(span, req, headers, method, raw, path, q === -1 ? undefined : target.slice(q + 1))
       if (this.#requestHook !== undefined) callHook('requestHook', this.#requestHook, span, req)
-      // on(), not once(): 'close' is emitted once per response, and once()
-      // would wrap the shared listener in a new closure per request.
-      res.on('close', HttpServerTracing.#onClose)
+      const socket = req.socket as OpenSocket | null
+      if (socket !== null && drivenByNodeServer(res)) {
+        if (!subscribed) {
+          subscribed = true
+          subscribe('http.server.response.finish', HttpServerTracing.#onResponseFinish)
+        }
+        // The first request on this connection: watch it close.
+        if (watchResponse(state, req, res, socket)) socket.on('close', HttpServerTracing.#onSocketClose)
+      }
+      // Anything else (an HTTP/2 stream, a test double such as Fastify's
+      // inject()): its own 'close'. on(), not once(): 'close' is emitted once
+      // per response, and once() would wrap the listener in a closure per request.
+      else res.on('close', HttpServerTracing.#onClose)
     }
     return context
   }
@@ -297,8 +314,8 @@ export class HttpServerTracing {
   }
 
   /**
-   * The `close` listener of every traced response (`this` is the response):
-   * one shared function, so no closure is made per request.
+   * The `close` listener of a traced response Node's server does not drive
+   * (`this` is the response): one shared function, no closure per request.
    */
   static readonly #onClose = function onResponseClose(this: ServerResponse): void {
     const req = this.req
@@ -306,11 +323,48 @@ export class HttpServerTracing {
     if (state === undefined) return
     // Not `delete`: that would turn every request object into a slow dictionary.
     ;(req as TracedRequest)[kState] = undefined
-    state.owner.#finish(req, this, state)
+    state.owner.#finish(req, this, state, !this.writableFinished)
   }
 
-  /** Ends the span: called when the response closes. */
-  #finish(req: IncomingMessage, res: ServerResponse, state: ServerRequestState): void {
+  /** Node's server finished a response (the http.server.response.finish channel). */
+  static readonly #onResponseFinish = function onResponseFinish(message: unknown): void {
+    const req = (message as { request?: IncomingMessage }).request
+    const state = req === undefined ? undefined : stateOf(req)
+    // Another loaded copy of core (its own class) watches its own requests.
+    if (!(state instanceof ServerRequestState) || state.res === undefined) return
+    ;(req as TracedRequest)[kState] = undefined
+    unwatch(state, req!.socket as OpenSocket | null)
+    // A channel subscriber's throw would be rethrown as an uncaught exception.
+    try {
+      state.owner.#finish(req!, state.res, state, false)
+    } catch (err) {
+      finishFailed(err)
+    }
+  }
+
+  /** A watched connection closed (`this` is its socket): its open requests were aborted, or finished as it closed. */
+  static readonly #onSocketClose = function onSocketClose(this: OpenSocket): void {
+    let state = this[kOpen] ?? null
+    this[kOpen] = null
+    while (state !== null) {
+      const next = state.next
+      state.next = null
+      const req = state.req!
+      const res = state.res!
+      if (stateOf(req) === state) {
+        ;(req as TracedRequest)[kState] = undefined
+        try {
+          state.owner.#finish(req, res, state, !res.writableFinished)
+        } catch (err) {
+          finishFailed(err)
+        }
+      }
+      state = next
+    }
+  }
+
+  /** Ends the span: the response finished, or closed first (`aborted`). */
+  #finish(req: IncomingMessage, res: ServerResponse, state: ServerRequestState, aborted: boolean): void {
     const span = state.span
     const route = state.route
     if (route !== undefined) span.setAttribute(ATTR_HTTP_ROUTE, route)
@@ -319,9 +373,8 @@ export class HttpServerTracing {
       name = callHook('spanNameHook', this.#spanNameHook, req, route) ?? defaultName(state.method, route)
     } else name = defaultName(state.method, route)
     span.updateName(name)
-    // Finished: the whole response was handed to the OS. Otherwise the
-    // client went away first (or the socket failed): aborted.
-    const aborted = !res.writableFinished
+    // Aborted: the client went away (or the socket failed) before the whole
+    // response was handed to the OS.
     const status = res.headersSent || !aborted ? res.statusCode : undefined
     if (status !== undefined) span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, status)
     let errorType: string | undefined
@@ -372,6 +425,71 @@ export function getServerSpan(req: IncomingMessage): Span | undefined {
 }
 
 const PRIMING_HEADER = 'x-spanline-priming'
+
+/**
+ * How a span learns that its response is done, without a listener per
+ * request. A `close` listener on every response cost more than a thousand
+ * instructions per request (measured with bench/instructions.mjs, Fastify,
+ * Node 24): a response's listeners live in a dictionary-mode object, so
+ * adding one and emitting to it take megamorphic property accesses in
+ * node:events. For a response that Node's own HTTP server drives, its
+ * documented `http.server.response.finish` channel reports the finish (one
+ * subscription per process), and a `close` listener per connection (not per
+ * request) ends the spans of requests still open when the connection goes
+ * (the client aborted): the same two outcomes as the response's `close`.
+ */
+const kOpen: unique symbol = Symbol('spanline.openRequests')
+/** A connection with its open traced requests (a list through ServerRequestState#next); null once watched and empty. */
+type OpenSocket = Socket & { [kOpen]?: ServerRequestState | null }
+
+/** The `_onPendingData` every OutgoingMessage starts with (a shared no-op), which Node's server replaces; once known. */
+let responseDefault: unknown
+let subscribed = false
+
+/**
+ * True for a response made by Node's HTTP server (node:http, node:https, and
+ * HTTP/1 on an http2 server), which publishes its finish; not for HTTP/2
+ * streams or test doubles built on ServerResponse (light-my-request), which
+ * never reach the server's code. Node's server gives each response its own
+ * `_onPendingData` (a bound function, since Node 6); the constructor gives
+ * every other one the same no-op, read here from a throwaway OutgoingMessage.
+ */
+function drivenByNodeServer(res: ServerResponse): boolean {
+  const pending = (res as { _onPendingData?: unknown })._onPendingData
+  if (typeof pending !== 'function') return false
+  if (responseDefault === undefined) {
+    const { OutgoingMessage } = process.getBuiltinModule('node:http')
+    responseDefault = (new OutgoingMessage() as { _onPendingData?: unknown })._onPendingData ?? null
+  }
+  return pending !== responseDefault
+}
+
+/** Hooks and processors have their own containment; this is for a bug of ours, which must not reach the app either. */
+function finishFailed(err: unknown): void {
+  warnOnce('SPANLINE_SERVER_SPAN_FAILED', `a SERVER span could not be ended (${err instanceof Error ? err.message : String(err)}); NODE_DEBUG=spanline shows more`)
+  debug('ending a SERVER span threw: %o', err)
+}
+
+/** Lists the request as open on its connection; true for the connection's first (not watched yet). */
+function watchResponse(state: ServerRequestState, req: IncomingMessage, res: ServerResponse, socket: OpenSocket): boolean {
+  state.req = req
+  state.res = res
+  const open = socket[kOpen]
+  state.next = open ?? null
+  socket[kOpen] = state
+  return open === undefined
+}
+
+function unwatch(state: ServerRequestState, socket: OpenSocket | null): void {
+  if (socket === null) return
+  let open = socket[kOpen] ?? null
+  if (open === state) socket[kOpen] = state.next
+  else {
+    while (open !== null && open.next !== state) open = open.next
+    if (open !== null) open.next = state.next
+  }
+  state.next = null
+}
 
 /**
  * A connection's remote address and port, read once per connection: Node's

@@ -38,7 +38,7 @@ export function runAdapterSuite(label: string, factory: AdapterAppFactory): void
       return a
     }
 
-    /** Waits until `count` SERVER spans were exported (spans end when the response closes). */
+    /** Waits until `count` SERVER spans were exported (spans end when the response is finished, or aborted). */
     async function serverSpans(count = 1): Promise<ReadableSpan[]> {
       for (let i = 0; i < 200; i++) {
         const found = exporter.getFinishedSpans().filter((s) => s.kind === SpanKind.SERVER)

@@ -32,7 +32,7 @@ type HandleError = (this: Layer, err: unknown, req: ExpressRequest, res: ServerR
 /**
  * Traces every request of an Express 4 or 5 app: one SERVER span per
  * request, named by its route template (`GET /users/:id`), active in every
- * later middleware and handler, ended when the response closes. Options are
+ * later middleware and handler, ended when the response is finished. Options are
  * validated here, once; a bad one throws a TracingError.
  *
  * @example

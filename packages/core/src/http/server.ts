@@ -107,8 +107,9 @@ function stateOf(req: IncomingMessage): ServerRequestState | undefined {
  * The HTTP server semantics every adapter shares. An adapter calls start()
  * when a request arrives and runs the rest of the request in the context it
  * returns; setRoute() once the router has matched; recordError() for errors
- * the framework sees. The span ends by itself when the response closes
- * (finished, or aborted by the client), so nothing is left open.
+ * the framework sees. The span ends by itself when the response is
+ * finished, or when the client goes away first (aborted), so nothing is
+ * left open.
  *
  * @example
  * const tracing = new HttpServerTracing({ ignore: '/health' })

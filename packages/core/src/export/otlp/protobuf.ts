@@ -376,8 +376,14 @@ function sameValue(a: AttributeValue, b: AttributeValue): boolean {
 }
 
 function writeKeyValue(w: ProtoWriter, tag: number, key: string, value: AttributeValue): void {
-  if (typeof value === 'string' && key.length <= SHORT_STRING && value.length <= SHORT_STRING) {
-    w.stringKeyValue(tag, key, value)
+  if (typeof value === 'string') {
+    if (key.length <= SHORT_STRING && value.length <= SHORT_STRING) {
+      w.stringKeyValue(tag, key, value)
+      return
+    }
+  } else if (typeof value === 'number' && key.length <= SHORT_STRING && (value > 0 ? (value | 0) === value : Object.is(value, 0))) {
+    // A port, a status code, a count: an int_value below 2^31 (not -0, which is a double).
+    w.uintKeyValue(tag, key, value)
     return
   }
   // Guess the length's varint size so that only unusual pairs (long

@@ -49,4 +49,35 @@ describe('ProtoWriter known strings', () => {
       }
     }
   })
+
+  it('writes an integer KeyValue right at every varint length and buffer size', () => {
+    const keys = ['k', 'key4', 'network.peer.port', 'é€😀']
+    const values = [0, 1, 127, 128, 16_383, 16_384, 2_097_151, 2_097_152, 268_435_455, 268_435_456, 2 ** 31 - 1]
+    const varint = (n: number): number[] => {
+      const out: number[] = []
+      while (n > 0x7f) {
+        out.push((n & 0x7f) | 0x80)
+        n = Math.floor(n / 128)
+      }
+      out.push(n)
+      return out
+    }
+    for (let round = 0; round < 2; round++) {
+      for (const key of keys) {
+        for (const value of values) {
+          const k = Buffer.from(key)
+          const any = [0x18, ...varint(value)]
+          const expected = Buffer.concat([Buffer.from([0x4a, 2 + k.length + 2 + any.length, 0x0a, k.length]), k, Buffer.from([0x12, any.length, ...any, 0x50, 1])])
+          for (let size = 0; size <= 16 + 3 * key.length; size++) {
+            const w = new ProtoWriter()
+            w.resetInto(Buffer.alloc(size, 0xee))
+            w.uintKeyValue(0x4a, key, value)
+            w.uint32(0x50)
+            w.uint32(1)
+            expect(w.finish().equals(expected)).toBe(true)
+          }
+        }
+      }
+    }
+  })
 })

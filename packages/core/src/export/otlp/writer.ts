@@ -356,6 +356,36 @@ export class ProtoWriter {
   }
 
   /**
+   * A KeyValue whose value is an integer from 0 to 2^31 - 1 (a port, a
+   * status code): `tag` {1: key, 2: AnyValue {3: value}}, in one go, as
+   * stringKeyValue() does for strings. The key must be at most SHORT_STRING
+   * units; the caller checks the value.
+   */
+  uintKeyValue(tag: number, key: string, value: number): void {
+    // tag, length, key's tag and length, its bytes (+3: see writeKnownUtf8), AnyValue's tag, length and int tag, a 5-byte varint
+    this.#ensure(16 + 3 * key.length)
+    const buf = this.#buf
+    const start = this.#pos
+    buf[start] = tag
+    buf[start + 2] = 0x0a
+    const keyEnd = writeKnownUtf8(buf, this.#view, key, start + 4)
+    buf[start + 3] = keyEnd - start - 4
+    buf[keyEnd] = 0x12
+    buf[keyEnd + 2] = 0x18
+    let p = keyEnd + 3
+    let v = value
+    while (v > 0x7f) {
+      buf[p++] = (v & 0x7f) | 0x80
+      v >>>= 7
+    }
+    buf[p++] = v
+    buf[keyEnd + 1] = p - keyEnd - 2
+    this.#pos = p
+    // The KeyValue passes 127 bytes only with a key of more than 116 bytes.
+    this.ldelim(start + 2, 1)
+  }
+
+  /**
    * A length-delimited bytes field of `n` bytes (an id, so n < 128) copied
    * from `src` at `at`: a span's ids are kept as bytes in the id pool.
    */

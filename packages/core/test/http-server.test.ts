@@ -297,6 +297,25 @@ describe('traceRequests: a plain node:http server', () => {
     expect(exporter.getFinishedSpans()).toHaveLength(2)
   })
 
+  it('a span started late, once the client had gone (an earlier hook awaited), still ends, as aborted', async () => {
+    const { tracer, exporter } = memoryTracer()
+    const tracing = new HttpServerTracing({ tracer })
+    const server = createServer((req, res) => {
+      req.socket.once('close', () => {
+        // The connection's close was emitted before the span started.
+        setImmediate(() => runWithContext(tracing.start(req, res), () => {}))
+      })
+    })
+    const port = await listen(server)
+    const req = httpRequest({ host: '127.0.0.1', port, path: '/late' })
+    req.on('error', () => {})
+    req.end()
+    server.once('request', () => setTimeout(() => req.destroy(), 10))
+    const [span] = await exporter.waitForSpans(1)
+    server.close()
+    expect(span!.attributes).toMatchObject({ 'url.path': '/late', 'error.type': 'aborted' })
+  })
+
   it('a response Node\'s server does not drive (a test double, as Fastify\'s inject() makes) ends its span on its own close', async () => {
     const { tracer, exporter } = memoryTracer()
     const tracing = new HttpServerTracing({ tracer })

@@ -216,6 +216,9 @@ export class HttpServerTracing {
         }
         // The first request on this connection: watch it close.
         if (watchResponse(state, req, res, socket)) socket.on('close', HttpServerTracing.#onSocketClose)
+        // Started late (after an await in an earlier hook) on a connection
+        // already gone: its close may have been emitted. The span ends now.
+        if (socket.destroyed) HttpServerTracing.#onSocketClose.call(socket)
       }
       // Anything else (an HTTP/2 stream, a test double such as Fastify's
       // inject()): its own 'close'. on(), not once(): 'close' is emitted once

@@ -263,9 +263,11 @@ export class HttpServerTracing {
         values.push(host.port)
       }
     }
-    // The conventions write "2" for HTTP/2, "1.1" for HTTP/1.1.
+    // The conventions write "2" for HTTP/2, "1.1" for HTTP/1.1. A constant
+    // for 1.1: Node makes httpVersion a new string per request, and the
+    // encoder compares each value with the previous span's (see writeSpanAttributes).
     keys.push(ATTR_NETWORK_PROTOCOL_VERSION)
-    values.push(req.httpVersionMajor === 2 ? '2' : req.httpVersion)
+    values.push(req.httpVersionMajor === 2 ? '2' : req.httpVersionMajor === 1 && req.httpVersionMinor === 1 ? '1.1' : req.httpVersion)
     const peer = peerOf(socket as PeerSocket | null | undefined)
     const forwardedFor = forwarded?.for ?? firstForwardedFor(headers['x-forwarded-for'])
     const client = forwardedFor === undefined ? peer?.address : nodeAddress(forwardedFor)
@@ -513,10 +515,18 @@ function peerOf(socket: PeerSocket | null | undefined): Peer | undefined {
   const known = socket[kPeer]
   if (known !== undefined) return known
   // Undefined once the socket is gone: not remembered, the next request asks again.
-  const address = socket.remoteAddress
+  let address = socket.remoteAddress
   if (address === undefined) return undefined
+  // Each connection's address is a string of its own; the one of the
+  // connection before, when equal, is shared instead, so that the encoder
+  // compares the spans of different connections from one client (a proxy,
+  // a pool) by identity rather than character by character.
+  if (address === lastPeerAddress) address = lastPeerAddress
+  else lastPeerAddress = address
   return (socket[kPeer] = { address, port: socket.remotePort })
 }
+
+let lastPeerAddress = ''
 
 /** The request attributes from most to least useful: required by the conventions first. */
 const IMPORTANCE = [

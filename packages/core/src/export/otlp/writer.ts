@@ -339,13 +339,9 @@ export class ProtoWriter {
     this.#ensure(8 + 3 * (key.length + value.length))
     const buf = this.#buf
     const start = this.#pos
-    buf[start] = tag
     // Lengths: 1 byte each for key and string (<= 126 bytes), the AnyValue
     // (<= 128) and the KeyValue (<= 258) may need 2: reserve 1, fix below.
-    buf[start + 2] = 0x0a
-    // (writeKnownUtf8 may write 3 bytes past the key: within what was ensured.)
-    const keyEnd = writeKnownUtf8(buf, this.#view, key, start + 4)
-    buf[start + 3] = keyEnd - start - 4
+    const keyEnd = this.#keyValueKey(buf, start, tag, key)
     buf[keyEnd] = 0x12
     buf[keyEnd + 2] = 0x0a
     const end = writeUtf8(buf, value, keyEnd + 4)
@@ -366,10 +362,7 @@ export class ProtoWriter {
     this.#ensure(16 + 3 * key.length)
     const buf = this.#buf
     const start = this.#pos
-    buf[start] = tag
-    buf[start + 2] = 0x0a
-    const keyEnd = writeKnownUtf8(buf, this.#view, key, start + 4)
-    buf[start + 3] = keyEnd - start - 4
+    const keyEnd = this.#keyValueKey(buf, start, tag, key)
     buf[keyEnd] = 0x12
     buf[keyEnd + 2] = 0x18
     let p = keyEnd + 3
@@ -383,6 +376,20 @@ export class ProtoWriter {
     this.#pos = p
     // The KeyValue passes 127 bytes only with a key of more than 116 bytes.
     this.ldelim(start + 2, 1)
+  }
+
+  /**
+   * The head of a short KeyValue at `start`: `tag`, a byte left for its
+   * length (ldelim(start + 2, 1) fills it), and the key field, the key a
+   * known string. Returns where the key ends. The caller has ensured room
+   * for 3 bytes per key unit and 3 more (writeKnownUtf8 writes whole words).
+   */
+  #keyValueKey(buf: Buffer, start: number, tag: number, key: string): number {
+    buf[start] = tag
+    buf[start + 2] = 0x0a
+    const keyEnd = writeKnownUtf8(buf, this.#view, key, start + 4)
+    buf[start + 3] = keyEnd - start - 4
+    return keyEnd
   }
 
   /**

@@ -146,7 +146,9 @@ function patchLayer(proto: Record<string, unknown>): void {
   proto[requestKey] = function handleRequestTraced(this: Layer, req: ExpressRequest, res: ServerResponse, next: Next): unknown {
     const route = this.route
     if (route !== undefined) nameRoute(req, route.path)
-    else if (hasParams(req.params) && !Object.hasOwn(this, 'method')) markParamMount(req)
+    // Cheapest test first: most layers are the app's own middleware, with no
+    // mount path (and req.params is a dictionary, slow to enumerate).
+    else if (req.baseUrl && !Object.hasOwn(this, 'method') && hasParams(req.params)) markParamMount(req)
     return handleRequest.call(this, req, res, next)
   } satisfies HandleRequest
   proto[errorKey] = function handleErrorTraced(this: Layer, err: unknown, req: ExpressRequest, res: ServerResponse, next: Next): unknown {

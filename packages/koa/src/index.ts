@@ -39,8 +39,11 @@ export function tracing(options: KoaTracingOptions = {}): Middleware {
     const downstream = runWithContext(http.start(req, ctx.res), next)
     // When nothing before the router awaits, it has matched by now (synchronously
     // inside next()): record the route already, so a request the client aborts
-    // mid-handler (the span ends at 'close', before our finally) still carries it.
+    // mid-handler (the span ends then, before our finally) still carries it.
     setRoute(http, req, ctx)
+    const matched = (ctx as RoutedContext).matched
+    const matchedLength = matched?.length
+    const matchedRoute = (ctx as RoutedContext)._matchedRoute
     try {
       await downstream
     } catch (err) {
@@ -50,8 +53,10 @@ export function tracing(options: KoaTracingOptions = {}): Middleware {
       throw err
     } finally {
       // Koa's respond() and onerror() run after the chain, so the span (ended by
-      // core on 'close') reads the final status; the route only needs setting before.
-      setRoute(http, req, ctx)
+      // core when the response is finished) reads the final status; the route
+      // only needs setting before. Again only if the router matched since.
+      const now = ctx as RoutedContext
+      if (now.matched !== matched || now.matched?.length !== matchedLength || now._matchedRoute !== matchedRoute) setRoute(http, req, ctx)
     }
   }
 }

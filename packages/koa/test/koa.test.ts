@@ -36,9 +36,14 @@ function buildExtrasApp(major: KoaMajor, middleware: Middleware | undefined): Ko
   if (middleware !== undefined) app.use(middleware)
   app.use(async (ctx, next) => {
     if (ctx.path === '/before-router') throw new BoomError('before router')
+    // The router runs only after a real wait here (an auth lookup, say).
+    if (ctx.path.startsWith('/late/')) await sleep(1)
     await next()
   })
   const root = new Router()
+  root.get('/late/:id', (ctx) => {
+    ctx.body = 'late'
+  })
   root.all('/any/:x', (ctx) => {
     ctx.body = `any ${ctx.method}`
   })
@@ -153,6 +158,13 @@ describe.each([2, 3] as const)('@spanline/koa on koa %i', (major) => {
       expect(res.body).toEqual({ shop: 's1', item: 'i2' })
       const span = await oneServerSpan()
       expect(span.name).toBe('GET /secure/shops/:shopId/items/:itemId')
+    })
+
+    it('a router reached only after an earlier middleware awaited: the route still names the span', async () => {
+      await request(extras.server).get('/late/7').expect(200)
+      const span = await oneServerSpan()
+      expect(span.name).toBe('GET /late/:id')
+      expect(span.attributes!['http.route']).toBe('/late/:id')
     })
 
     it('a router middleware that rejects before the route runs still names the route, not its own pattern', async () => {

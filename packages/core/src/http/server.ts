@@ -326,10 +326,7 @@ export class HttpServerTracing {
   static readonly #onClose = function onResponseClose(this: ServerResponse): void {
     const req = this.req
     const state = stateOf(req)
-    if (state === undefined) return
-    // Not `delete`: that would turn every request object into a slow dictionary.
-    ;(req as TracedRequest)[kState] = undefined
-    state.owner.#finish(req, this, state, !this.writableFinished)
+    if (state !== undefined) HttpServerTracing.#end(req, this, state, !this.writableFinished)
   }
 
   /** Node's server finished a response (the http.server.response.finish channel). */
@@ -338,14 +335,8 @@ export class HttpServerTracing {
     const state = req === undefined ? undefined : stateOf(req)
     // Another loaded copy of core (its own class) watches its own requests.
     if (!(state instanceof ServerRequestState) || state.res === undefined) return
-    ;(req as TracedRequest)[kState] = undefined
     unwatch(state, req!.socket as OpenSocket | null)
-    // A channel subscriber's throw would be rethrown as an uncaught exception.
-    try {
-      state.owner.#finish(req!, state.res, state, false)
-    } catch (err) {
-      finishFailed(err)
-    }
+    HttpServerTracing.#end(req!, state.res, state, false)
   }
 
   /** A watched connection closed (`this` is its socket): its open requests were aborted, or finished as it closed. */
@@ -357,15 +348,25 @@ export class HttpServerTracing {
       state.next = null
       const req = state.req!
       const res = state.res!
-      if (stateOf(req) === state) {
-        ;(req as TracedRequest)[kState] = undefined
-        try {
-          state.owner.#finish(req, res, state, !res.writableFinished)
-        } catch (err) {
-          finishFailed(err)
-        }
-      }
+      if (stateOf(req) === state) HttpServerTracing.#end(req, res, state, !res.writableFinished)
       state = next
+    }
+  }
+
+  /**
+   * Takes the state off its request and ends its span. Called from a
+   * listener or a channel subscriber, where a throw would reach the app (a
+   * subscriber's is rethrown as an uncaught exception): hooks and processors
+   * have their own containment, and a bug of ours is warned about once.
+   */
+  static #end(req: IncomingMessage, res: ServerResponse, state: ServerRequestState, aborted: boolean): void {
+    // Not `delete`: that would turn every request object into a slow dictionary.
+    ;(req as TracedRequest)[kState] = undefined
+    try {
+      state.owner.#finish(req, res, state, aborted)
+    } catch (err) {
+      warnOnce('SPANLINE_SERVER_SPAN_FAILED', `a SERVER span could not be ended (${err instanceof Error ? err.message : String(err)}); NODE_DEBUG=spanline shows more`)
+      debug('ending a SERVER span threw: %o', err)
     }
   }
 
@@ -468,12 +469,6 @@ function drivenByNodeServer(res: ServerResponse): boolean {
     responseDefault = (new OutgoingMessage() as { _onPendingData?: unknown })._onPendingData ?? null
   }
   return pending !== responseDefault
-}
-
-/** Hooks and processors have their own containment; this is for a bug of ours, which must not reach the app either. */
-function finishFailed(err: unknown): void {
-  warnOnce('SPANLINE_SERVER_SPAN_FAILED', `a SERVER span could not be ended (${err instanceof Error ? err.message : String(err)}); NODE_DEBUG=spanline shows more`)
-  debug('ending a SERVER span threw: %o', err)
 }
 
 /** Lists the request as open on its connection; true for the connection's first (not watched yet). */

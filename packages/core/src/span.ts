@@ -76,49 +76,57 @@ export interface SpanPipeline {
  * links stay null until first used, since most spans have few or none.
  */
 export class RecordingSpan implements Span, ReadableSpan {
+  // Fields are assigned in the constructor, not by class field initializers:
+  // an initializer first defines every field as undefined (a separate
+  // function, each define a map transition) and the constructor then stores
+  // them again. Assigned once, in one place, the constructor stays small
+  // enough for the optimising compiler to inline into Tracer#startSpan, and
+  // every span still gets the same hidden class.
+
   /**
    * The ids as bytes in an id pool (see ids.ts) and where they start; a null
    * pool means the id is known only as hex (it came from a header or from
    * another loaded copy of core). The hex strings are made on first read:
    * the protobuf encoder copies the bytes and never needs them.
    */
-  readonly traceIdBytes: Buffer | null
-  readonly traceIdAt: number
-  readonly spanIdBytes: Buffer
-  readonly spanIdAt: number
-  readonly parentIdBytes: Buffer | null
-  readonly parentIdAt: number
+  declare readonly traceIdBytes: Buffer | null
+  declare readonly traceIdAt: number
+  declare readonly spanIdBytes: Buffer
+  declare readonly spanIdAt: number
+  declare readonly parentIdBytes: Buffer | null
+  declare readonly parentIdAt: number
   #traceId: string | undefined
   #spanId: string | undefined
   #parentSpanId: string | undefined
-  readonly traceFlags: number
-  readonly traceState: TraceState | undefined
-  readonly isRemote: false = false
-  readonly parentIsRemote: boolean
-  readonly kind: SpanKind
-  readonly startTime: number
-  readonly scope: InstrumentationScope
+  declare readonly traceFlags: number
+  declare readonly traceState: TraceState | undefined
+  declare readonly isRemote: false
+  declare readonly parentIsRemote: boolean
+  declare readonly kind: SpanKind
+  declare readonly startTime: number
+  declare readonly scope: InstrumentationScope
   /** The tracer that made this span (see tracerOf). */
-  readonly tracer: unknown
-  name: string
-  endTime: number = -1
+  declare readonly tracer: unknown
+  declare name: string
+  /** -1 until the span ends. */
+  declare endTime: number
   /**
    * Attributes as two parallel arrays, in insertion order: setting one is a
    * short scan and two stores, where a plain object with data-dependent keys
    * makes every access megamorphic. `attributes` builds the object view on
    * demand; the protobuf encoder reads the arrays.
    */
-  attributeKeys: string[] | null = null
-  attributeValues: AttributeValue[] | null = null
-  #attributes: Attributes | null = null
-  droppedAttributesCount: number = 0
-  events: SpanEvent[] | null = null
-  droppedEventsCount: number = 0
-  links: SpanLink[] | null = null
-  droppedLinksCount: number = 0
-  statusCode: SpanStatusCode = SpanStatusCode.UNSET
-  statusMessage: string | undefined = undefined
-  ended: boolean = false
+  declare attributeKeys: string[] | null
+  declare attributeValues: AttributeValue[] | null
+  #attributes: Attributes | null
+  declare droppedAttributesCount: number
+  declare events: SpanEvent[] | null
+  declare droppedEventsCount: number
+  declare links: SpanLink[] | null
+  declare droppedLinksCount: number
+  declare statusCode: SpanStatusCode
+  declare statusMessage: string | undefined
+  declare ended: boolean
   readonly #pipeline: SpanPipeline
 
   /**
@@ -174,8 +182,21 @@ export class RecordingSpan implements Span, ReadableSpan {
     this.#spanId = undefined
     this.traceFlags = traceFlags
     this.traceState = traceState
+    this.isRemote = false
     this.parentIsRemote = parent?.isRemote ?? false
     this.startTime = startTime
+    this.endTime = -1
+    this.attributeKeys = null
+    this.attributeValues = null
+    this.#attributes = null
+    this.droppedAttributesCount = 0
+    this.events = null
+    this.droppedEventsCount = 0
+    this.links = null
+    this.droppedLinksCount = 0
+    this.statusCode = SpanStatusCode.UNSET
+    this.statusMessage = undefined
+    this.ended = false
   }
 
   get traceId(): string {

@@ -16,7 +16,8 @@ import type { TextMapPropagator } from './propagation/propagator.ts'
 import { createResource, type Resource } from './resource.ts'
 import { samplerFromEnv } from './sampling/from-env.ts'
 import { samplerReadsTraceId } from './sampling/reads-trace-id.ts'
-import { RESULT_DROP, SamplingDecision, type Sampler, type SamplingResult } from './sampling/sampler.ts'
+import { RESULT_DROP, RESULT_SAMPLED, SamplingDecision, type Sampler, type SamplingResult } from './sampling/sampler.ts'
+import { Shortcut, samplingShortcut } from './sampling/shortcut.ts'
 import { NonRecordingSpan, RecordingSpan, type Span, type SpanPipeline } from './span.ts'
 import {
   SpanKind,
@@ -89,6 +90,8 @@ class Pipeline implements SpanPipeline {
   readonly limits: SpanLimits
   readonly resource: Resource
   readonly sampler: Sampler
+  /** Whether startSpan may decide without calling the sampler (see shortcut.ts). */
+  readonly shortcut: Shortcut
   readonly processors: readonly SpanProcessor[]
   readonly propagator: TextMapPropagator
   shutDown: boolean = false
@@ -106,6 +109,7 @@ class Pipeline implements SpanPipeline {
       ...(options.resource !== undefined && { attributes: options.resource }),
     })
     this.sampler = options.sampler ?? samplerFromEnv(env)
+    this.shortcut = samplingShortcut(this.sampler)
     // Both given: the processors, then the exporters behind theirs (neither is ignored).
     this.processors = options.processors !== undefined
       ? [...options.processors, ...(options.exporters !== undefined ? processorsFor(options.exporters, env) : [])]
@@ -259,10 +263,16 @@ export class Tracer {
       return new NonRecordingSpan(traceId, generateSpanId(), random, parent?.traceState, false)
     }
 
-    if (samplerReadsTraceId(pipeline.sampler, parent)) {
-      traceId = traceIdHex(parent, rootTraceIdBytes, rootTraceIdAt)
+    let result: SamplingResult
+    const shortcut = pipeline.shortcut
+    if (shortcut !== Shortcut.NONE) {
+      result = shortcut === Shortcut.ALWAYS || parent === undefined || (parent.traceFlags & TraceFlags.SAMPLED) !== 0 ? RESULT_SAMPLED : RESULT_DROP
+    } else {
+      if (samplerReadsTraceId(pipeline.sampler, parent)) {
+        traceId = traceIdHex(parent, rootTraceIdBytes, rootTraceIdAt)
+      }
+      result = sample(pipeline.sampler, parent, traceId ?? '', name, kind, options)
     }
-    const result = sample(pipeline.sampler, parent, traceId ?? '', name, kind, options)
     const flags = result.decision === SamplingDecision.RECORD_AND_SAMPLED ? random | TraceFlags.SAMPLED : random
     const traceState = result.traceState ?? parent?.traceState
     if (result.decision === SamplingDecision.DROP || pipeline.processors.length === 0) {

@@ -133,6 +133,82 @@ describe('the trace id a sampler sees', () => {
   })
 })
 
+describe('samplers the tracer decides for without calling them', () => {
+  // AlwaysOn and ParentBased{root=AlwaysOn} (the default) decide from the
+  // parent's sampled flag alone; the tracer makes that decision itself (see
+  // sampling/shortcut.ts). Every kind of parent must get the decision the
+  // sampler would have made.
+  const parents = (): Array<[string, (tracer: ReturnType<typeof memoryTracer>['tracer']) => SpanContext | undefined]> => [
+    ['no parent', () => undefined],
+    ['remote sampled', () => remote(true)],
+    ['remote not sampled', () => remote(false)],
+    ['local sampled', () => local(true)],
+    ['local not sampled', () => local(false)],
+    ['a recording span', (tracer) => tracer.startSpan('parent') as SpanContext],
+  ]
+
+  for (const [label, make] of [
+    ['AlwaysOn', () => new AlwaysOnSampler()],
+    ['ParentBased{root=AlwaysOn}', () => new ParentBasedSampler({ root: new AlwaysOnSampler() })],
+    ['the default sampler', undefined],
+  ] as const) {
+    it(`${label}: the same decision for every kind of parent as the sampler's own`, () => {
+      const sampler = make?.()
+      const { tracer } = memoryTracer(sampler === undefined ? {} : { sampler })
+      for (const [parentLabel, parentOf] of parents()) {
+        const parent = parentOf(tracer)
+        const span = tracer.startSpan('s', { parent: parent ?? null })
+        const expected = decide(tracer.sampler, parent, span.traceId) === SamplingDecision.RECORD_AND_SAMPLED
+        expect([parentLabel, span.isRecording()]).toEqual([parentLabel, expected])
+        expect([parentLabel, (span.traceFlags & TraceFlags.SAMPLED) !== 0]).toEqual([parentLabel, expected])
+      }
+    })
+  }
+
+  it('samplers that only look like them are called: subclasses, replaced methods, other delegates', () => {
+    let calls = 0
+    const counting = <T extends { shouldSample: Function }>(s: T): T => {
+      const own = s.shouldSample.bind(s)
+      s.shouldSample = (...args: unknown[]) => {
+        calls++
+        return own(...args)
+      }
+      return s
+    }
+    class Sub extends AlwaysOnSampler {
+      override shouldSample(): SamplingResult {
+        calls++
+        return super.shouldSample()
+      }
+    }
+    const samplers = [
+      new Sub(),
+      counting(new AlwaysOnSampler()),
+      counting(new ParentBasedSampler({ root: new AlwaysOnSampler() })),
+      new ParentBasedSampler({ root: new Sub() }),
+      new ParentBasedSampler({ root: new AlwaysOnSampler(), remoteParentNotSampled: new Sub() }),
+      new ParentBasedSampler({ root: new AlwaysOnSampler(), localParentNotSampled: new Sub() }),
+    ]
+    const parents = [undefined, undefined, undefined, undefined, remote(false), local(false)]
+    samplers.forEach((sampler, i) => {
+      const { tracer } = memoryTracer({ sampler })
+      const before = calls
+      const span = tracer.startSpan('s', { parent: parents[i] ?? null })
+      expect([i, calls - before]).toEqual([i, 1])
+      // Sub samples everything, even under a parent that was not sampled.
+      expect([i, span.isRecording()]).toEqual([i, true])
+    })
+  })
+
+  it('a ParentBased sampler that would drop still drops: AlwaysOff as the root', () => {
+    const { tracer, exporter } = memoryTracer({ sampler: new ParentBasedSampler({ root: new AlwaysOffSampler() }) })
+    const span = tracer.startSpan('root')
+    expect(span.isRecording()).toBe(false)
+    span.end()
+    expect(exporter.getFinishedSpans()).toHaveLength(0)
+  })
+})
+
 describe('OTEL_TRACES_SAMPLER', () => {
   it.each([
     [undefined, undefined, 'ParentBased{root=AlwaysOnSampler'],

@@ -56,6 +56,11 @@ export class ParentBasedSampler implements Sampler {
     return (parent.traceFlags & TraceFlags.SAMPLED) !== 0 ? this.#localSampled : this.#localNotSampled
   }
 
+  /** Internal (see shortcut.ts): root, remote sampled, remote not sampled, local sampled, local not sampled. */
+  delegates(): readonly Sampler[] {
+    return [this.#root, this.#remoteSampled, this.#remoteNotSampled, this.#localSampled, this.#localNotSampled]
+  }
+
   toString(): string {
     return `ParentBased{root=${this.#root.toString()},remoteParentSampled=${this.#remoteSampled.toString()},` +
       `remoteParentNotSampled=${this.#remoteNotSampled.toString()},localParentSampled=${this.#localSampled.toString()},` +

@@ -51,7 +51,7 @@ export function tracing(options: ExpressTracingOptions = {}): ExpressTracingMidd
     if (getServerSpan(req) !== undefined) return next()
     // Only for a middleware of the whole app: mounted on a path (or in a
     // mounted router or sub-app), it traces only the requests it sees.
-    if (app !== undefined && !(req as ExpressRequest).baseUrl) startBeforeExpress(app, server)
+    if (app !== undefined && !(req as ExpressRequest).baseUrl) startBeforeExpress(app, server, tracingMiddleware)
     runWithContext(server.start(req, res), next)
   }
 }
@@ -71,14 +71,50 @@ export function tracing(options: ExpressTracingOptions = {}): ExpressTracingMidd
 const kEarly = Symbol.for('spanline.express.handle')
 type AppHandle = ((this: unknown, req: IncomingMessage, res: ServerResponse, callback?: unknown) => unknown) & { [kEarly]?: true }
 
-function startBeforeExpress(app: ExpressApp, server: HttpServerTracing): void {
+function startBeforeExpress(app: ExpressApp, server: HttpServerTracing, middleware: ExpressTracingMiddleware): void {
   const handle = (app as { handle?: AppHandle }).handle
   if (typeof handle !== 'function' || handle[kEarly] === true) return
+  // Calls of this wrapper in progress: the synchronous part of a request's
+  // way through the app (see skipWhileStarted).
+  let depth = 0
   const traced: AppHandle = function handleTraced(this: unknown, req, res, callback) {
-    return runWithContext(server.start(req, res), callHandle, handle, this, req, res, callback)
+    // What the middleware did on every request (it is skipped from now on).
+    instrument(app)
+    depth++
+    try {
+      return runWithContext(server.start(req, res), callHandle, handle, this, req, res, callback)
+    } finally {
+      depth--
+    }
   }
   traced[kEarly] = true
   ;(app as { handle?: AppHandle }).handle = traced
+  skipWhileStarted(app, middleware, () => depth > 0)
+}
+
+/*
+ * From then on the middleware would only pass each request on, and a layer
+ * costs Express's router as much as a small handler: matching the path
+ * (allocating the match), the parameter step, trimming the mount path, one
+ * more turn of next(). Express asks each layer `layer.match(path)`, and a
+ * false skips it; the middleware's own layer answers false while a request
+ * started by the wrapper is on its synchronous way through the app. Any
+ * other time (a request that reaches the layer after an earlier middleware
+ * awaited, or one that entered the app before the wrapper was installed) the
+ * layer matches as before and the middleware sees the request as usual.
+ * Not removed from the stack: requests in flight hold an index into it.
+ */
+function skipWhileStarted(app: ExpressApp, middleware: ExpressTracingMiddleware, started: () => boolean): void {
+  const layer = (app._router ?? app.router)?.stack.find((l) => l.handle === middleware) as MatchingLayer | undefined
+  const match = layer?.match
+  if (layer === undefined || typeof match !== 'function') return
+  layer.match = function matchUnlessStarted(this: MatchingLayer, path: string): unknown {
+    return started() ? false : match.call(this, path)
+  }
+}
+
+interface MatchingLayer extends Layer {
+  match: (this: MatchingLayer, path: string) => unknown
 }
 
 function callHandle(handle: AppHandle, self: unknown, req: IncomingMessage, res: ServerResponse, callback: unknown): unknown {

@@ -348,6 +348,72 @@ describe.each([4, 5] as const)('express %i', (major) => {
     }
   })
 
+  it('skips its own router layer for requests it started early, and runs it for the others', async () => {
+    // Once app.handle is wrapped (first request), the middleware's layer
+    // would only pass requests on: Express skips it while a request started
+    // by the wrapper is on its synchronous way through the app. A request
+    // that reaches it after an earlier middleware awaited runs it as before.
+    const express = expressOf(major)
+    let awaitFirst = false
+    const app = express()
+    app.use((_req: Request, _res: Response, next: NextFunction) => {
+      if (awaitFirst) setTimeout(next, 1)
+      else next()
+    })
+    app.use(tracing({ tracer }))
+    app.get('/users/:id', (req, res) => res.json({ span: getActiveSpan()?.spanId, id: req.params.id }))
+    const served = await start(app as unknown as (req: IncomingMessage, res: ServerResponse) => void)
+    await request(served.server).get('/users/0').expect(200)
+    const stack = ((app as unknown as { _router?: { stack: object[] } })._router ?? (app as unknown as { router: { stack: object[] } }).router).stack
+    const layer = stack.find((l) => (l as { name?: string }).name === 'tracingMiddleware') as { handle: (...args: unknown[]) => unknown }
+    expect(layer).toBeDefined()
+    let ran = 0
+    const handle = layer.handle
+    layer.handle = function counted(this: unknown, ...args: unknown[]) {
+      ran++
+      return handle.apply(this, args)
+    }
+    for (const [later, expectedRuns] of [[false, 0], [true, 4]] as const) {
+      awaitFirst = later
+      exporter.reset()
+      ran = 0
+      const bodies = await Promise.all([1, 2, 3, 4].map(async (i) => (await request(served.server).get(`/users/${i}`).expect(200)).body as { span: string; id: string }))
+      expect(ran).toBe(expectedRuns)
+      const spans = await waitForServerSpans(4)
+      for (const body of bodies) {
+        const span = spans.find((s) => s.spanId === body.span)
+        expect(span?.name).toBe('GET /users/:id')
+        expect(span?.attributes?.['url.path']).toBe(`/users/${body.id}`)
+      }
+    }
+  })
+
+  it('traces every request of a first burst that an earlier middleware holds until the wrapper is in place', async () => {
+    // Requests that entered the app before its handle was wrapped reach the
+    // layer later, when it is already skipped for wrapped ones: they must
+    // still be traced, once each.
+    const express = expressOf(major)
+    const app = express()
+    let release: () => void = () => {}
+    const gate = new Promise<void>((resolve) => (release = resolve))
+    app.use((req: Request, _res: Response, next: NextFunction) => {
+      if (req.path === '/users/held') void gate.then(() => next())
+      else next()
+    })
+    app.use(tracing({ tracer }))
+    app.get('/users/:id', (req, res) => res.json({ span: getActiveSpan()?.spanId, id: req.params.id }))
+    const served = await start(app as unknown as (req: IncomingMessage, res: ServerResponse) => void)
+    // (then(): supertest sends a request only once it is awaited.)
+    const held = [1, 2, 3].map(() => request(served.server).get('/users/held').expect(200).then((r) => r))
+    await sleep(30)
+    await request(served.server).get('/users/first').expect(200) // installs the wrapper
+    release()
+    const bodies = [...(await Promise.all(held)).map((r) => r.body as { span: string }), ...(await Promise.all([request(served.server).get('/users/after').expect(200)])).map((r) => r.body as { span: string })]
+    const spans = await waitForServerSpans(5)
+    expect(new Set(spans.map((s) => s.spanId)).size).toBe(5)
+    for (const body of bodies) expect(spans.find((s) => s.spanId === body.span)?.name).toBe('GET /users/:id')
+  })
+
   it('captures the named request and response headers', async () => {
     const app = await contractApp({ captureHeaders: { request: ['x-request-id'], response: ['x-response-id'] } })
     await request(app.server).get('/headers').set('x-request-id', 'q-1').set('authorization', 'secret').expect(200)

@@ -10,9 +10,15 @@ import type { Span } from './span.ts'
  * small object, not a copy of a Map as OpenTelemetry's Context does.
  */
 export class Context {
+  // Assigned in the constructor only (a class field is first defined as
+  // undefined by a separate initializer, then assigned), except for one:
+  // V8 compiles `instanceof` of a class that has no instance field at all,
+  // and whose name the bundle sets in a static block (esbuild's keepNames),
+  // to a generic builtin call (measured: 2-3x slower), and isContext() runs
+  // on every span. See also ServerRequestState and NonRecordingSpan.
   readonly span: Span | undefined
-  readonly baggage: Baggage | undefined
-  readonly suppressed: boolean
+  declare readonly baggage: Baggage | undefined
+  declare readonly suppressed: boolean
 
   constructor(span: Span | undefined, baggage: Baggage | undefined, suppressed: boolean) {
     this.span = span

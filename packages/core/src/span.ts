@@ -221,6 +221,19 @@ export class RecordingSpan implements Span, ReadableSpan {
   }
 
   setAttribute(key: string, value: AttributeValue | undefined): this {
+    return this.#set(key, value, 0)
+  }
+
+  /**
+   * Internal (http/server.ts): setAttribute() for a key that none of the
+   * span's first `known` attributes has (the caller set those itself), so
+   * only the ones after them are searched for it.
+   */
+  setAttributeAfter(known: number, key: string, value: AttributeValue | undefined): this {
+    return this.#set(key, value, known)
+  }
+
+  #set(key: string, value: AttributeValue | undefined, from: number): this {
     if (this.ended) return ignoredAfterEnd(this, 'setAttribute')
     if (value === undefined || !isValidKey(key)) return this
     const limits = this.#pipeline.limits
@@ -236,7 +249,7 @@ export class RecordingSpan implements Span, ReadableSpan {
       values = this.attributeValues = []
     }
     this.#attributes = null
-    for (let i = 0; i < keys.length; i++) {
+    for (let i = from; i < keys.length; i++) {
       if (keys[i] === key) {
         // Updating an existing key never counts against the limit.
         values[i] = clean
@@ -416,12 +429,14 @@ export function exceptionAttributes(error: unknown): Attributes {
  * is a no-op, as pino turns disabled log levels into noop.
  */
 export class NonRecordingSpan implements Span {
+  // Assigned in the constructor only, as in RecordingSpan, but for one real
+  // field: see Context (a class without any keeps a slow instanceof).
   readonly traceId: string
-  readonly spanId: string
-  readonly traceFlags: number
-  readonly traceState: TraceState | undefined
-  readonly isRemote: boolean
-  ended: boolean = false
+  declare readonly spanId: string
+  declare readonly traceFlags: number
+  declare readonly traceState: TraceState | undefined
+  declare readonly isRemote: boolean
+  declare ended: boolean
 
   constructor(traceId: string, spanId: string, traceFlags: number, traceState: TraceState | undefined, isRemote: boolean) {
     this.traceId = traceId
@@ -429,6 +444,7 @@ export class NonRecordingSpan implements Span {
     this.traceFlags = traceFlags
     this.traceState = traceState
     this.isRemote = isRemote
+    this.ended = false
   }
 
   isRecording(): boolean {

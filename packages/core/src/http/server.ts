@@ -69,24 +69,39 @@ const OPTION_NAMES = ['tracer', 'ignore', 'captureHeaders', 'sensitiveQueryParam
  * framework adapter that knows the route): one SERVER span per request.
  */
 class ServerRequestState {
+  // Assigned in the constructor only (see RecordingSpan): one per request.
+  // But for one real field: see Context (#onResponseFinish checks instanceof).
   readonly span: Span
-  readonly context: Context
-  readonly owner: HttpServerTracing
-  readonly method: string
-  route: string | undefined = undefined
-  error: unknown = undefined
-  hasError: boolean = false
+  declare readonly context: Context
+  declare readonly owner: HttpServerTracing
+  declare readonly method: string
+  declare route: string | undefined
+  declare error: unknown
+  declare hasError: boolean
+  /**
+   * How many attributes the span had once the request's own were set (0
+   * when they were not handed over in one step): none of them is one that
+   * #finish sets, so only those after them need a duplicate check.
+   */
+  declare known: number
   /** Set while the span waits for Node's server to finish the response (see watchResponse). */
-  req: IncomingMessage | undefined = undefined
-  res: ServerResponse | undefined = undefined
+  declare req: IncomingMessage | undefined
+  declare res: ServerResponse | undefined
   /** The next open request on the same connection (pipelining). */
-  next: ServerRequestState | null = null
+  declare next: ServerRequestState | null
 
   constructor(span: Span, context: Context, owner: HttpServerTracing, method: string) {
     this.span = span
     this.context = context
     this.owner = owner
     this.method = method
+    this.route = undefined
+    this.error = undefined
+    this.hasError = false
+    this.known = 0
+    this.req = undefined
+    this.res = undefined
+    this.next = null
   }
 }
 
@@ -206,7 +221,7 @@ export class HttpServerTracing {
         res.setHeader(PRIMING_HEADER, '')
         res.removeHeader(PRIMING_HEADER)
       }
-      this.#setRequestAttributes(span, req, headers, method, raw, path, q === -1 ? undefined : target.slice(q + 1))
+      state.known = this.#setRequestAttributes(span, req, headers, method, raw, path, q === -1 ? undefined : target.slice(q + 1))
       if (this.#requestHook !== undefined) callHook('requestHook', this.#requestHook, span, req)
       const socket = req.socket as OpenSocket | null
       if (socket !== null && drivenByNodeServer(res)) {
@@ -237,7 +252,7 @@ export class HttpServerTracing {
    * the peer port, so that only the last few split the run. (The route and
    * status code, set at the end, come after them: a second run.)
    */
-  #setRequestAttributes(span: Span, req: IncomingMessage, headers: IncomingHttpHeaders, method: string, raw: string, path: string, query: string | undefined): void {
+  #setRequestAttributes(span: Span, req: IncomingMessage, headers: IncomingHttpHeaders, method: string, raw: string, path: string, query: string | undefined): number {
     // Collected first and handed over in one step (see RecordingSpan#adoptAttributes).
     const keys: string[] = [ATTR_HTTP_REQUEST_METHOD]
     const values: Array<string | number> = [method]
@@ -300,13 +315,14 @@ export class HttpServerTracing {
       // those that merely encode better.
       byImportance(keys, values)
     }
-    if (!(span instanceof RecordingSpan) || !span.adoptAttributes(keys, values)) {
-      for (let i = 0; i < keys.length; i++) span.setAttribute(keys[i]!, values[i])
-    }
+    let known = 0
+    if (span instanceof RecordingSpan && span.adoptAttributes(keys, values)) known = span.attributeKeys!.length
+    else for (let i = 0; i < keys.length; i++) span.setAttribute(keys[i]!, values[i])
     for (const name of this.#requestHeaders) {
       const distinct = req.headersDistinct[name]
       if (distinct !== undefined) span.setAttribute(ATTR_HTTP_REQUEST_HEADER_PREFIX + name, distinct)
     }
+    return known
   }
 
   /** The route template once the router matched; see setServerRoute(). */
@@ -374,7 +390,10 @@ export class HttpServerTracing {
   #finish(req: IncomingMessage, res: ServerResponse, state: ServerRequestState, aborted: boolean): void {
     const span = state.span
     const route = state.route
-    if (route !== undefined) span.setAttribute(ATTR_HTTP_ROUTE, route)
+    // The route and status code (and error type) are never among the request's
+    // own attributes: only those set after them are searched for a duplicate.
+    const known = state.known
+    if (route !== undefined) setLater(span, known, ATTR_HTTP_ROUTE, route)
     let name: string
     if (this.#spanNameHook !== undefined) {
       name = callHook('spanNameHook', this.#spanNameHook, req, route) ?? defaultName(state.method, route)
@@ -383,7 +402,7 @@ export class HttpServerTracing {
     // Aborted: the client went away (or the socket failed) before the whole
     // response was handed to the OS.
     const status = res.headersSent || !aborted ? res.statusCode : undefined
-    if (status !== undefined) span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, status)
+    if (status !== undefined) setLater(span, known, ATTR_HTTP_RESPONSE_STATUS_CODE, status)
     let errorType: string | undefined
     if (state.hasError && (status === undefined || status >= 500)) errorType = exceptionType(state.error)
     else if (status !== undefined && status >= 500) errorType = String(status)
@@ -400,6 +419,12 @@ export class HttpServerTracing {
     if (this.#responseHook !== undefined) callHook('responseHook', this.#responseHook, span, req, res)
     span.end()
   }
+}
+
+/** span.setAttribute(key, value), searching for `key` only after the first `known` attributes (see ServerRequestState#known). */
+function setLater(span: Span, known: number, key: string, value: string | number): void {
+  if (known !== 0) (span as RecordingSpan).setAttributeAfter(known, key, value)
+  else span.setAttribute(key, value)
 }
 
 /**

@@ -20,16 +20,18 @@ export const Shortcut = {
 } as const
 export type Shortcut = (typeof Shortcut)[keyof typeof Shortcut]
 
-// Captured at load: a sampler whose method was replaced later is called as usual.
+// The built-in methods, as loaded: a sampler whose shouldSample() was
+// replaced (on it or on its class) before the tracer is made is called.
 const onShouldSample = AlwaysOnSampler.prototype.shouldSample
 const offShouldSample = AlwaysOffSampler.prototype.shouldSample
 const parentBasedShouldSample = ParentBasedSampler.prototype.shouldSample
 const parentBasedDelegateFor = ParentBasedSampler.prototype.delegateFor
 
 /**
- * The shortcut for `sampler`, decided once when a tracer is made. Only the
- * built-in classes themselves qualify (not subclasses, not instances or
- * prototypes whose methods were replaced): anything else is called.
+ * The shortcut for `sampler`, decided once when a tracer is made (a method
+ * replaced after that is not seen). Only the built-in classes themselves
+ * qualify (not subclasses, not instances or prototypes whose methods were
+ * replaced): anything else is called.
  */
 export function samplingShortcut(sampler: Sampler): Shortcut {
   if (isExactly(sampler, AlwaysOnSampler, onShouldSample)) return Shortcut.ALWAYS

@@ -190,6 +190,44 @@ describe('BatchSpanProcessor with an exporter that takes protobuf bodies', () =>
     expect(bytes.bodies[0]!.equals(encodeProtobuf(spansSeen))).toBe(true)
   })
 
+  it('keeps the order and count of spans encoded a run at a time, across runs, batches and flushes', async () => {
+    // Spans are encoded a few dozen at a time (ENCODE_RUN, 32), and whatever
+    // is held when a batch leaves: 150 spans in batches of 50, with flushes
+    // and timer-driven exports partway through runs.
+    const objects = new RecordingExporter()
+    const spansSeen: ReadableSpan[] = []
+    objects.export = (spans) => {
+      spansSeen.push(...spans)
+      return Promise.resolve({ ok: true })
+    }
+    const bytes = new ProtobufRecordingExporter()
+    const options = { env: {}, maxExportBatchSize: 50, scheduledDelayMillis: 20 }
+    const processors = [new BatchSpanProcessor(objects, options), new BatchSpanProcessor(bytes, options)]
+    const tracer = createTracer({ env: {}, serviceName: 'svc', processors })
+    const end = (from: number, to: number): void => {
+      for (let i = from; i < to; i++) tracer.startSpan(`op ${i}`, { attributes: { 'http.request.method': 'GET', 'url.path': `/${i}` } }).end()
+    }
+    end(0, 45)
+    expect(tracer.stats().queued).toBe(90) // 45 in each processor, bytes or not yet encoded
+    end(45, 70)
+    await tracer.forceFlush()
+    end(70, 75)
+    await sleep(60) // the delay passes: 5 held spans go without a full run
+    end(75, 150)
+    await tracer.forceFlush()
+    const names = Array.from({ length: 150 }, (_, i) => `op ${i}`)
+    expect(bytes.batches.flat()).toEqual(names)
+    expect(spansSeen.map((s) => s.name)).toEqual(names)
+    expect(bytes.batches.map((b) => b.length)).toEqual([50, 20, 5, 50, 25])
+    let at = 0
+    for (const body of bytes.bodies) {
+      const count = namesIn(decodeTraceRequest(body)).length
+      expect(body.equals(encodeProtobuf(spansSeen.slice(at, at + count)))).toBe(true)
+      at += count
+    }
+    expect(tracer.stats()).toMatchObject({ exported: 300, queued: 0, dropped: { exportFailed: 0 } })
+  })
+
   it('reuses a body\'s memory only once its export has settled, even after the export timed out', async () => {
     const bodies: Buffer[] = []
     const copies: Buffer[] = []
@@ -252,11 +290,18 @@ describe('BatchSpanProcessor with an exporter that takes protobuf bodies', () =>
       expect(() => processor.onEnd(broken)).not.toThrow()
       tracer.startSpan('after').end()
       await processor.forceFlush()
+      // The same in the middle of a run that fills (encoded inside some other span's end()).
+      for (let i = 0; i < 40; i++) {
+        if (i === 10) expect(() => processor.onEnd(broken)).not.toThrow()
+        else tracer.startSpan(`run ${i}`).end()
+      }
+      await processor.forceFlush()
     } finally {
       unsubscribe('spanline:diagnostic', onDiagnostic)
     }
-    expect(exporter.batches).toEqual([['before', 'after']])
-    expect(processor.stats()).toMatchObject({ exported: 2, dropped: { exportFailed: 1 }, queued: 0 })
+    const run = Array.from({ length: 40 }, (_, i) => `run ${i}`).filter((name) => name !== 'run 10')
+    expect(exporter.batches).toEqual([['before', 'after'], run])
+    expect(processor.stats()).toMatchObject({ exported: 41, dropped: { exportFailed: 2 }, queued: 0 })
     expect(warnings).toContain('SPANLINE_ENCODE_FAILED')
   })
 })

@@ -370,9 +370,18 @@ function writeSpanAttributes(w: ProtoWriter, span: RecordingSpan, encoder: SpanE
   return snap
 }
 
-/** Values encoded the same: equal strings, booleans, numbers (but 0 and -0 differ: int 0, double -0). */
+/**
+ * Values encoded the same: equal strings, booleans, numbers (but 0 and -0
+ * differ: int 0, double -0). Asked by type first, so that each comparison
+ * sees one type and compiles to a string or number compare: a single
+ * `a === b` over mixed values went through the generic StrictEqual builtin,
+ * twice per attribute.
+ */
 function sameValue(a: AttributeValue, b: AttributeValue): boolean {
-  return a === b && (b !== 0 || 1 / (a as number) === 1 / b)
+  if (typeof a === 'string') return typeof b === 'string' && a === b
+  if (typeof a === 'number') return typeof b === 'number' && a === b && (a !== 0 || 1 / a === 1 / b)
+  // Booleans; arrays are fresh copies on every span, so never the same.
+  return a === b
 }
 
 function writeKeyValue(w: ProtoWriter, tag: number, key: string, value: AttributeValue): void {

@@ -1,7 +1,8 @@
 /**
  * The batch processor's queue for exporters that send OTLP protobuf
- * (SpanExporter#exportProtobuf): each span is encoded as it ends, and only
- * its bytes wait for the export.
+ * (SpanExporter#exportProtobuf): each span is encoded soon after it ends
+ * (the processor hands them over in short runs), and only its bytes wait for
+ * the export.
  *
  * Why: a batch fills over tens of milliseconds on a busy server (512 spans),
  * and it waits up to the schedule delay on a quiet one. An ended span kept

@@ -64,6 +64,43 @@ describe('traceRequests: a plain node:http server', () => {
     expect(span!.events!.filter((e) => e.name === 'exception')).toHaveLength(1)
   })
 
+  it('asks a route source for the route when the span ends, unless a route was set; a bad source gives none', async () => {
+    const { tracer, exporter } = memoryTracer()
+    const tracing = new HttpServerTracing({ tracer })
+    // The router "matches" only after the source is registered, as Koa's does.
+    const router = { route: undefined as string | undefined, asked: 0 }
+    const sources: Record<string, (r: typeof router) => string | undefined> = {
+      '/late': (r) => {
+        r.asked++
+        return r.route
+      },
+      '/set': () => '/from-source',
+      '/throws': () => {
+        throw new Error('source bug')
+      },
+      '/empty': () => '',
+      '/number': () => 42 as unknown as string,
+    }
+    const server = createServer((req, res) => runWithContext(tracing.start(req, res), () => {
+      tracing.setRouteSource(req, sources[req.url!]!, router)
+      if (req.url === '/set') tracing.setRoute(req, '/set/:explicit')
+      if (req.url === '/late') router.route = '/late/:id'
+      res.end()
+    }))
+    const port = await listen(server)
+    for (const path of Object.keys(sources)) await fetch(`http://127.0.0.1:${port}${path}`)
+    const spans = await exporter.waitForSpans(5)
+    server.close()
+    expect(spans.map((s) => [s.name, s.attributes!['http.route']])).toEqual([
+      ['GET /late/:id', '/late/:id'],
+      ['GET /set/:explicit', '/set/:explicit'],
+      ['GET', undefined],
+      ['GET', undefined],
+      ['GET', undefined],
+    ])
+    expect(router.asked).toBe(1)
+  })
+
   it('a second layer on the same request enriches the one span instead of opening another', async () => {
     const { tracer, exporter } = memoryTracer()
     const outer = new HttpServerTracing({ tracer })

@@ -1,4 +1,3 @@
-import type { IncomingMessage } from 'node:http'
 import type { Middleware } from 'koa'
 import { HttpServerTracing, runWithContext, type HttpServerOptions } from '@spanline/core'
 
@@ -32,38 +31,25 @@ interface RoutedContext {
 export function tracing(options: KoaTracingOptions = {}): Middleware {
   // Validates the options (throws a TracingError on bad ones) once, here.
   const http = new HttpServerTracing(options)
-  return async function tracingMiddleware(ctx, next): Promise<void> {
+  // A plain function, not an async one: awaiting the rest of the chain (to
+  // see its errors, and the route once the router ran) cost a suspended
+  // frame, a resumption and a promise of its own per request. The route is
+  // read when the span ends instead (Koa answers after the chain, so the
+  // router has run by then, and a request the client aborts mid-handler
+  // gets it too), and errors are seen by one rejection handler.
+  return function tracingMiddleware(ctx, next): Promise<void> {
     const req = ctx.req
     // A Spanline layer outside Koa (traceRequests, zero-code) may already have
     // started this request's span: start() then returns its context and we only enrich.
-    const downstream = runWithContext(http.start(req, ctx.res), next)
-    // When nothing before the router awaits, it has matched by now (synchronously
-    // inside next()): record the route already, so a request the client aborts
-    // mid-handler (the span ends then, before our finally) still carries it.
-    setRoute(http, req, ctx)
-    const matched = (ctx as RoutedContext).matched
-    const matchedLength = matched?.length
-    const matchedRoute = (ctx as RoutedContext)._matchedRoute
-    try {
-      await downstream
-    } catch (err) {
-      // Koa's compose rethrows every downstream error (ctx.throw included) to
-      // here before Koa's own onerror answers; core dedupes repeats.
+    const context = http.start(req, ctx.res)
+    http.setRouteSource(req, routeOf, ctx as RoutedContext)
+    // Koa's compose hands every downstream error (ctx.throw included) back
+    // here before Koa's own onerror answers; core dedupes repeats.
+    return (runWithContext(context, next) as Promise<void>).then(undefined, (err: unknown) => {
       http.recordError(req, err)
       throw err
-    } finally {
-      // Koa's respond() and onerror() run after the chain, so the span (ended by
-      // core when the response is finished) reads the final status; the route
-      // only needs setting before. Again only if the router matched since.
-      const now = ctx as RoutedContext
-      if (now.matched !== matched || now.matched?.length !== matchedLength || now._matchedRoute !== matchedRoute) setRoute(http, req, ctx)
-    }
+    })
   }
-}
-
-function setRoute(http: HttpServerTracing, req: IncomingMessage, ctx: RoutedContext): void {
-  const route = routeOf(ctx)
-  if (route !== undefined) http.setRoute(req, typeof route === 'string' ? route : String(route))
 }
 
 /**
@@ -75,7 +61,7 @@ function setRoute(http: HttpServerTracing, req: IncomingMessage, ctx: RoutedCont
  * the last layer matching path and method (as @koa/router's
  * `_setMatchedRouteInfo`). Prefixes and nested routers are already in the path.
  */
-function routeOf(ctx: RoutedContext): string | RegExp | undefined {
+function routeOf(ctx: RoutedContext): string | undefined {
   const matched = ctx.matched
   if (matched === undefined) return undefined
   const current = ctx._matchedRoute
@@ -84,8 +70,11 @@ function routeOf(ctx: RoutedContext): string | RegExp | undefined {
   for (let i = matched.length - 1; i >= 0; i--) {
     const layer = matched[i]!
     if (layer.methods.length === 0 || !layer.methods.includes(method)) continue
-    if (layer.path === current) return current
+    if (layer.path === current) {
+      route = current
+      break
+    }
     route ??= layer.path
   }
-  return route
+  return route === undefined || typeof route === 'string' ? route : String(route)
 }

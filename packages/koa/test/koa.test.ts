@@ -44,6 +44,10 @@ function buildExtrasApp(major: KoaMajor, middleware: Middleware | undefined): Ko
   root.get('/late/:id', (ctx) => {
     ctx.body = 'late'
   })
+  root.get('/late/slow/:id', async (ctx) => {
+    await sleep(300)
+    ctx.body = 'late and slow'
+  })
   root.all('/any/:x', (ctx) => {
     ctx.body = `any ${ctx.method}`
   })
@@ -165,6 +169,23 @@ describe.each([2, 3] as const)('@spanline/koa on koa %i', (major) => {
       const span = await oneServerSpan()
       expect(span.name).toBe('GET /late/:id')
       expect(span.attributes!['http.route']).toBe('/late/:id')
+    })
+
+    it('a client abort in a handler reached after an earlier middleware awaited: the aborted span still has the route', async () => {
+      await new Promise<void>((resolve) => {
+        const req = httpRequest({ host: '127.0.0.1', port: (extras.server.address() as AddressInfo).port, path: '/late/slow/9' })
+        req.on('error', () => resolve())
+        req.end()
+        setTimeout(() => {
+          req.destroy()
+          resolve()
+        }, 100)
+      })
+      const span = await oneServerSpan()
+      expect(span.attributes!['error.type']).toBe('aborted')
+      expect(span.name).toBe('GET /late/slow/:id')
+      expect(span.attributes!['http.route']).toBe('/late/slow/:id')
+      await sleep(300) // the handler finishes into the closed socket
     })
 
     it('a router middleware that rejects before the route runs still names the route, not its own pattern', async () => {
@@ -380,7 +401,7 @@ describe.each([2, 3] as const)('@spanline/koa on koa %i', (major) => {
     expect(() => tracing(null as never)).toThrow(TracingError)
   })
 
-  it('is a named async middleware, and runs the rest of the request with its span active', async () => {
+  it('is a named middleware, and runs the rest of the request with its span active', async () => {
     expect(tracing({ tracer }).name).toBe('tracingMiddleware')
     let active: string | undefined
     const koa: Koa3 = major === 2 ? new Koa2() : new Koa3()

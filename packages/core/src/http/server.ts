@@ -76,6 +76,9 @@ class ServerRequestState {
   declare readonly owner: HttpServerTracing
   declare readonly method: string
   declare route: string | undefined
+  /** Asked for the route when the span ends, if none was set: routeSource(routeArg) (see setRouteSource). */
+  declare routeSource: ((arg: never) => string | undefined) | undefined
+  declare routeArg: unknown
   declare error: unknown
   declare hasError: boolean
   /**
@@ -96,6 +99,8 @@ class ServerRequestState {
     this.owner = owner
     this.method = method
     this.route = undefined
+    this.routeSource = undefined
+    this.routeArg = undefined
     this.error = undefined
     this.hasError = false
     this.known = 0
@@ -330,6 +335,21 @@ export class HttpServerTracing {
     setServerRoute(req, route)
   }
 
+  /**
+   * Where the route template comes from when the router matches after the
+   * adapter's own code has run (Koa's router is a later middleware):
+   * `source(arg)` is called once, when the span ends, unless setRoute() gave
+   * a route by then. A function and its argument rather than a closure, so
+   * that an adapter needs no allocation per request. A source that throws
+   * or answers anything but a non-empty string gives no route.
+   */
+  setRouteSource<T>(req: IncomingMessage, source: (arg: T) => string | undefined, arg: T): void {
+    const state = stateOf(req)
+    if (state === undefined) return
+    state.routeSource = source as (arg: never) => string | undefined
+    state.routeArg = arg
+  }
+
   /** Records an error the framework saw; see recordServerError(). */
   recordError(req: IncomingMessage, error: unknown): void {
     recordServerError(req, error)
@@ -389,7 +409,11 @@ export class HttpServerTracing {
   /** Ends the span: the response finished, or closed first (`aborted`). */
   #finish(req: IncomingMessage, res: ServerResponse, state: ServerRequestState, aborted: boolean): void {
     const span = state.span
-    const route = state.route
+    let route = state.route
+    if (route === undefined && state.routeSource !== undefined) {
+      const answer = callHook('route source', state.routeSource, state.routeArg as never)
+      if (typeof answer === 'string' && answer !== '') route = answer
+    }
     // The route and status code (and error type) are never among the request's
     // own attributes: only those set after them are searched for a duplicate.
     const known = state.known

@@ -77,8 +77,7 @@ export function tracing(fastify: FastifyLike, options: FastifyTracingOptions, do
     const context = http.start(req, res)
     // Routing is done before onRequest, so the route is known here even when a
     // later hook answers or the client aborts. Undefined: nothing matched (404).
-    // Read once: Fastify 4's getter builds a frozen object on every read.
-    const route = request.routeOptions.url
+    const route = routeTemplate(request)
     if (route !== undefined) http.setRoute(req, route)
     runWithContext(context, next)
   })
@@ -106,6 +105,37 @@ Object.defineProperties(tracing, {
   [Symbol.for('fastify.display-name')]: { value: '@spanline/fastify' },
   [Symbol.for('plugin-meta')]: { value: { name: '@spanline/fastify', fastify: '>=4.10.0' } },
 })
+
+/**
+ * The key of Fastify's per-request route context (`Symbol('fastify.context')`,
+ * Fastify 4 and 5, an own property of every request), looked for on the
+ * first request: undefined until then, null if this Fastify has none.
+ */
+let routeContextKey: symbol | null | undefined
+
+/**
+ * The route template of `request` (undefined when nothing matched: 404):
+ * what `request.routeOptions.url` answers, read from the route context it
+ * is made from. Why: that getter builds an object of a dozen fields (and asks
+ * the router about version constraints) on every read, some 400
+ * instructions per request for one string. Any other shape of request falls
+ * back to the getter.
+ */
+function routeTemplate(request: FastifyRequestLike): string | undefined {
+  if (routeContextKey === undefined) routeContextKey = findRouteContextKey(request)
+  if (routeContextKey !== null) {
+    const config = (request as unknown as Record<symbol, { config?: { url?: unknown } } | undefined>)[routeContextKey]?.config
+    if (config !== null && typeof config === 'object') return typeof config.url === 'string' ? config.url : undefined
+  }
+  return request.routeOptions.url
+}
+
+function findRouteContextKey(request: FastifyRequestLike): symbol | null {
+  for (const key of Object.getOwnPropertySymbols(request)) {
+    if (key.description === 'fastify.context') return key
+  }
+  return null
+}
 
 function handlerWithSpan(handler: (request: never, reply: never) => unknown, name: string, http: HttpServerTracing): RouteHandler {
   return function spanlineHandler(request: never, reply: never): unknown {

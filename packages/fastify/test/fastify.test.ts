@@ -157,6 +157,36 @@ describe.each([4, 5] as const)('fastify %i', (major: FastifyMajor) => {
       expect(span.attributes!['http.response.status_code']).toBe(404)
     })
 
+    it('takes the very route request.routeOptions.url gives, for every kind of route', async () => {
+      // The plugin reads the template from Fastify's route context rather than
+      // through the routeOptions getter: both must agree on every shape.
+      const app = createFastify(major)
+      await app.register(tracing, { tracer })
+      const seen: (string | undefined)[] = []
+      app.addHook('onRequest', async (req) => {
+        seen.push(req.routeOptions.url)
+      })
+      app.get('/files/*', async () => 'file')
+      app.get('/v/:id', { constraints: { version: '1.2.0' } }, async () => 'versioned')
+      app.get('/opt/:id?', async () => 'optional')
+      app.route({ method: ['GET', 'POST'], url: '/multi/:x', handler: async () => 'multi' })
+      await app.register(async (child) => {
+        child.get('/', async () => 'child root')
+        child.setNotFoundHandler((_req, reply) => reply.code(404).send('child 404'))
+      }, { prefix: '/child' })
+      await started(app)
+      await request(app.server).get('/files/a/b.txt').expect(200)
+      await request(app.server).get('/v/1').set('accept-version', '1.x').expect(200)
+      await request(app.server).get('/opt').expect(200)
+      await request(app.server).post('/multi/3').expect(200)
+      await request(app.server).get('/child').expect(200)
+      await request(app.server).get('/child/missing').expect(404)
+      await request(app.server).get('/nowhere').expect(404)
+      const spans = await serverSpans(7)
+      expect(seen.slice(0, 4)).toEqual(['/files/*', '/v/:id', '/opt/:id?', '/multi/:x'])
+      expect(spans.map((span) => span.attributes!['http.route'])).toEqual(seen)
+    })
+
     it('names HEAD requests to GET routes by the same template', async () => {
       const app = await traced()
       await request(app.server).head('/users/1').expect(200)
@@ -467,6 +497,29 @@ describe.each([4, 5] as const)('fastify %i', (major: FastifyMajor) => {
     expect(app.hasPlugin('@spanline/fastify')).toBe(true)
     await app.close()
   })
+})
+
+it('falls back to request.routeOptions for a request without Fastify\'s route context', async () => {
+  // A Fastify-like host whose requests lack the context symbol (a future
+  // major, a test double): the plugin's onRequest hook, called directly.
+  const exporter = new InMemorySpanExporter()
+  const tracer = createTracer({ env: {}, processors: [new SimpleSpanProcessor(exporter)] })
+  const hooks = new Map<string, (...args: never[]) => unknown>()
+  const host = { addHook: (name: string, hook: (...args: never[]) => unknown) => hooks.set(name, hook) }
+  await new Promise<void>((resolve, reject) => tracing(host as never, { tracer }, (err) => (err ? reject(err) : resolve())))
+  const onRequest = hooks.get('onRequest') as unknown as (request: unknown, reply: unknown, next: () => void) => void
+  const server = createServer((req, res) => {
+    const routeOptions = { get url(): string { return '/from/:getter' } }
+    onRequest({ raw: req, routeOptions }, { raw: res }, () => res.end('ok'))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  try {
+    await request(server).get('/from/1').expect(200)
+    const [span] = await exporter.waitForSpans(1)
+    expect(span!.attributes!['http.route']).toBe('/from/:getter')
+  } finally {
+    server.close()
+  }
 })
 
 // Type-level: the same plugin fits Fastify 4's own register() typings.

@@ -161,6 +161,8 @@ function jsName(name) {
 function perRequest(file, map, n) {
   const rows = annotate(file)
   const fns = new Map()
+  // Spanline's own JavaScript by the tier of the code that ran it (see TIERS).
+  const tiers = Object.fromEntries(Object.values(TIERS).map((t) => [t, 0]))
   let total = 0
   let unmapped = 0
   for (const [name, ir] of rows) {
@@ -176,6 +178,7 @@ function perRequest(file, map, n) {
         continue
       }
       key = jsName(js)
+      if (category(key) === 'Spanline JS') tiers[tierOf(js)] += ir / n
     } else {
       // Frames every sample passes through (main, the event loop) are not self cost of anything useful.
       if (/(below main)|libc_start|__libc_start_main|:main |node::Start|NodeMainInstance|SpinEventLoop|0x000000000001ab70|pthread_create.c:start_thread|clone\.S:clone/.test(name)) continue
@@ -187,7 +190,19 @@ function perRequest(file, map, n) {
   }
   if (unmapped > 0) fns.set('(JIT code not in the perf map)', unmapped / n)
   for (const ir of fns.values()) total += ir
-  return { total, fns }
+  return { total, fns, tiers }
+}
+
+/**
+ * V8's tier marks in perf map names (`JS:*'name`). Under valgrind V8 may
+ * not have moved a function to TurboFan by the measured window although it
+ * does within seconds at full speed (seen with Spanline's encoder, which a
+ * server runs in bursts): that function then counts at a lower tier's cost.
+ * The report says how much of Spanline's own code that was.
+ */
+const TIERS = { '*': 'TurboFan', '+': 'Maglev', '^': 'Sparkplug', '~': 'interpreter' }
+function tierOf(perfName) {
+  return TIERS[/^(?:JS|LazyCompile|Function):([*+^~]?)/.exec(perfName)?.[1]] ?? 'interpreter'
 }
 
 /**
@@ -261,7 +276,7 @@ async function measure(framework, variant, sinkBase) {
       const others = files.filter((x) => !x.main).reduce((sum, x) => sum + perRequest(x.file, map, perWindow).total, 0)
       results.push({ main, others })
     }
-    return { windows: results.map((r) => r.main.total), otherThreads: results.at(-1).others, last: results.at(-1).main }
+    return { windows: results.map((r) => r.main.total), otherThreads: results.at(-1).others, last: results.at(-1).main, tiers: results.at(-1).main.tiers }
   } finally {
     await stop(server, 30_000)
     rmSync(dir, { recursive: true, force: true })
@@ -284,7 +299,7 @@ async function measureAll() {
         const m = await measure(framework, variant, sinkBase)
         console.error(`${framework} ${variant}: main thread's instructions/request by window ${m.windows.map((x) => x.toFixed(0)).join(', ')}, other threads ${m.otherThreads.toFixed(0)}`)
         report.frameworks[framework] ??= {}
-        report.frameworks[framework][variant] = { windows: m.windows, otherThreads: m.otherThreads, functions: Object.fromEntries(m.last.fns) }
+        report.frameworks[framework][variant] = { windows: m.windows, otherThreads: m.otherThreads, functions: Object.fromEntries(m.last.fns), spanlineTiers: m.tiers }
       }
     }))
   } finally {
@@ -347,6 +362,15 @@ function render(report) {
       lines.push(`| ${v} | ${CATEGORIES.map((c) => fmt(cats[c])).join(' | ')} |`)
     }
     lines.push('')
+    // (Reports saved before the tiers were recorded have none.)
+    const tiered = vs.filter((v) => get(f, v).spanlineTiers !== undefined && Object.values(get(f, v).spanlineTiers).some((x) => x > 0))
+    if (tiered.length > 0) {
+      const tierNames = Object.values(TIERS)
+      lines.push('Spanline JS by the tier of the code that ran it (not yet in TurboFan under valgrind is slower than at full speed):', '',
+        `| variant | ${tierNames.join(' | ')} |`, `| --- |${' ---: |'.repeat(tierNames.length)}`)
+      for (const v of tiered) lines.push(`| ${v} | ${tierNames.map((t) => fmt(get(f, v).spanlineTiers[t])).join(' | ')} |`)
+      lines.push('')
+    }
     for (const v of vs) {
       if (v === 'bare' || base === undefined) continue
       const fns = get(f, v).functions

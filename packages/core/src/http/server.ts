@@ -145,6 +145,13 @@ export class HttpServerTracing {
   /** The last request's method and what it was reported as: Node's parser hands out one string object per method. */
   #lastRawMethod: string = ''
   #lastMethod: string = '_OTHER'
+  /**
+   * The options of every request's startSpan(), its parent set for the call
+   * and reset after: startSpan reads them during the call only (the parent
+   * first, before anything that could run user code), so one object serves
+   * all requests instead of one made per request.
+   */
+  readonly #spanOptions: { kind: SpanKind; parent: Context } = { kind: SpanKind.SERVER, parent: ROOT_CONTEXT }
   readonly #requestHook: HttpServerOptions['requestHook']
   readonly #responseHook: HttpServerOptions['responseHook']
   readonly #spanNameHook: HttpServerOptions['spanNameHook']
@@ -213,7 +220,11 @@ export class HttpServerTracing {
       this.#lastRawMethod = raw
       this.#lastMethod = method
     }
-    const span = tracer.startSpan(method === '_OTHER' ? 'HTTP' : method, { kind: SpanKind.SERVER, parent })
+    const spanOptions = this.#spanOptions
+    spanOptions.parent = parent
+    const span = tracer.startSpan(method === '_OTHER' ? 'HTTP' : method, spanOptions)
+    // Not kept: it would hold the last request's context alive.
+    spanOptions.parent = ROOT_CONTEXT
     const context = parent.withSpan(span)
     const state = new ServerRequestState(span, context, this, method)
     ;(req as TracedRequest)[kState] = state

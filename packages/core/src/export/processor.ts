@@ -18,9 +18,10 @@ export interface SpanExporter {
   /**
    * Optional, for exporters that send OTLP protobuf: exports `spanCount` spans
    * already encoded as an ExportTraceServiceRequest `body`. With it, the batch
-   * processor encodes each span as it ends and queues bytes rather than span
-   * objects (which the garbage collector would otherwise have to promote and
-   * trace while they wait), then calls this instead of export(). The body's
+   * processor encodes spans soon after they end (a few dozen at a time) and
+   * queues bytes rather than span objects (which the garbage collector would
+   * otherwise have to promote and trace while they wait), then calls this
+   * instead of export(). The body's
    * memory is reused for a later batch once the returned promise settles:
    * an exporter that keeps the bytes longer must copy them.
    */

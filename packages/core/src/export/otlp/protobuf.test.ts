@@ -493,7 +493,7 @@ describe('encodeProtobuf', () => {
   })
 })
 
-describe('ProtobufSpanQueue (spans encoded as they end, taken as request bodies)', () => {
+describe('ProtobufSpanQueue (spans encoded soon after they end, taken as request bodies)', () => {
   const { spans } = scenario()
 
   it('takes the very bytes encodeProtobuf writes for the same spans, across resources and scopes', () => {

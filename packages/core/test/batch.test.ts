@@ -167,14 +167,20 @@ describe('createTracer with both processors and exporters', () => {
   })
 })
 
+/** An exporter that keeps the span objects of every batch, in order (the reference for the bytes). */
+function spanObjectsExporter(): { objects: RecordingExporter; spansSeen: ReadableSpan[] } {
+  const objects = new RecordingExporter()
+  const spansSeen: ReadableSpan[] = []
+  objects.export = (spans) => {
+    spansSeen.push(...spans)
+    return Promise.resolve({ ok: true })
+  }
+  return { objects, spansSeen }
+}
+
 describe('BatchSpanProcessor with an exporter that takes protobuf bodies', () => {
   it('sends the same request bytes as encoding the span objects at export', async () => {
-    const objects = new RecordingExporter()
-    const spansSeen: ReadableSpan[] = []
-    objects.export = (spans) => {
-      spansSeen.push(...spans)
-      return Promise.resolve({ ok: true })
-    }
+    const { objects, spansSeen } = spanObjectsExporter()
     const bytes = new ProtobufRecordingExporter()
     const processors = [new BatchSpanProcessor(objects, { env: {}, maxExportBatchSize: 1000 }), new BatchSpanProcessor(bytes, { env: {}, maxExportBatchSize: 1000 })]
     const tracer = createTracer({ env: {}, serviceName: 'svc', processors })
@@ -194,12 +200,7 @@ describe('BatchSpanProcessor with an exporter that takes protobuf bodies', () =>
     // Spans are encoded a few dozen at a time (ENCODE_RUN, 32), and whatever
     // is held when a batch leaves: 150 spans in batches of 50, with flushes
     // and timer-driven exports partway through runs.
-    const objects = new RecordingExporter()
-    const spansSeen: ReadableSpan[] = []
-    objects.export = (spans) => {
-      spansSeen.push(...spans)
-      return Promise.resolve({ ok: true })
-    }
+    const { objects, spansSeen } = spanObjectsExporter()
     const bytes = new ProtobufRecordingExporter()
     const options = { env: {}, maxExportBatchSize: 50, scheduledDelayMillis: 20 }
     const processors = [new BatchSpanProcessor(objects, options), new BatchSpanProcessor(bytes, options)]

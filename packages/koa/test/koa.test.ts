@@ -77,6 +77,19 @@ function buildExtrasApp(major: KoaMajor, middleware: Middleware | undefined): Ko
   return app
 }
 
+/** GET `path` and go away after `ms`, as a client that gives up mid-request does. */
+function abortAfter(app: AdapterApp, path: string, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const req = httpRequest({ host: '127.0.0.1', port: (app.server.address() as AddressInfo).port, path })
+    req.on('error', () => resolve())
+    req.end()
+    setTimeout(() => {
+      req.destroy()
+      resolve()
+    }, ms)
+  })
+}
+
 async function serveExtras(major: KoaMajor, options: HttpServerOptions): Promise<AdapterApp> {
   return listen(buildExtrasApp(major, tracing(options)))
 }
@@ -172,15 +185,7 @@ describe.each([2, 3] as const)('@spanline/koa on koa %i', (major) => {
     })
 
     it('a client abort in a handler reached after an earlier middleware awaited: the aborted span still has the route', async () => {
-      await new Promise<void>((resolve) => {
-        const req = httpRequest({ host: '127.0.0.1', port: (extras.server.address() as AddressInfo).port, path: '/late/slow/9' })
-        req.on('error', () => resolve())
-        req.end()
-        setTimeout(() => {
-          req.destroy()
-          resolve()
-        }, 100)
-      })
+      await abortAfter(extras, '/late/slow/9', 100)
       const span = await oneServerSpan()
       expect(span.attributes!['error.type']).toBe('aborted')
       expect(span.name).toBe('GET /late/slow/:id')
@@ -284,15 +289,7 @@ describe.each([2, 3] as const)('@spanline/koa on koa %i', (major) => {
   })
 
   it('a client abort on /slow ends the span, named by its route, as aborted', async () => {
-    await new Promise<void>((resolve) => {
-      const req = httpRequest({ host: '127.0.0.1', port: (app.server.address() as AddressInfo).port, path: '/slow' })
-      req.on('error', () => resolve())
-      req.end()
-      setTimeout(() => {
-        req.destroy()
-        resolve()
-      }, 50)
-    })
+    await abortAfter(app, '/slow', 50)
     const span = await oneServerSpan()
     expect(span.ended).toBe(true)
     expect(span.name).toBe('GET /slow')

@@ -276,7 +276,7 @@ async function measure(framework, variant, sinkBase) {
       const others = files.filter((x) => !x.main).reduce((sum, x) => sum + perRequest(x.file, map, perWindow).total, 0)
       results.push({ main, others })
     }
-    return { windows: results.map((r) => r.main.total), otherThreads: results.at(-1).others, last: results.at(-1).main, tiers: results.at(-1).main.tiers }
+    return { windows: results.map((r) => r.main.total), otherThreads: results.at(-1).others, last: results.at(-1).main }
   } finally {
     await stop(server, 30_000)
     rmSync(dir, { recursive: true, force: true })
@@ -299,7 +299,7 @@ async function measureAll() {
         const m = await measure(framework, variant, sinkBase)
         console.error(`${framework} ${variant}: main thread's instructions/request by window ${m.windows.map((x) => x.toFixed(0)).join(', ')}, other threads ${m.otherThreads.toFixed(0)}`)
         report.frameworks[framework] ??= {}
-        report.frameworks[framework][variant] = { windows: m.windows, otherThreads: m.otherThreads, functions: Object.fromEntries(m.last.fns), spanlineTiers: m.tiers }
+        report.frameworks[framework][variant] = { windows: m.windows, otherThreads: m.otherThreads, functions: Object.fromEntries(m.last.fns), spanlineTiers: m.last.tiers }
       }
     }))
   } finally {

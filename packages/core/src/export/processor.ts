@@ -21,9 +21,9 @@ export interface SpanExporter {
    * processor encodes spans soon after they end (a few dozen at a time) and
    * queues bytes rather than span objects (which the garbage collector would
    * otherwise have to promote and trace while they wait), then calls this
-   * instead of export(). The body's
-   * memory is reused for a later batch once the returned promise settles:
-   * an exporter that keeps the bytes longer must copy them.
+   * instead of export(). The body's memory is reused for a later batch once
+   * the returned promise settles: an exporter that keeps the bytes longer
+   * must copy them.
    */
   readonly exportProtobuf?: ((body: Buffer, spanCount: number) => Promise<ExportResult>) | undefined
   forceFlush?(): Promise<void>

@@ -11,8 +11,6 @@
  */
 
 const MIN_SIZE = 256
-/** repeat() moves runs up to this many bytes itself (see there). */
-const SHORT_REPEAT = 40
 const EMPTY = Buffer.allocUnsafe(0)
 const EMPTY_VIEW: DataView = new DataView(new ArrayBuffer(0))
 const TWO_32 = 4294967296
@@ -157,23 +155,13 @@ export class ProtoWriter {
 
   /**
    * Appends a copy of bytes written earlier, `from` to `to` (offsets of the
-   * current generation). Up to a few dozen bytes (an attribute or two) are
-   * moved here, four at a time: copyWithin() is a call into C++ that costs
-   * as much as moving some 48 bytes this way (measured, Node 24). Longer runs
-   * go native, without a view object per copy.
+   * current generation): natively, without a view object per copy.
    */
   repeat(from: number, to: number): void {
     const n = to - from
-    // 3 more: the last word may reach past the end (overwritten next).
-    this.#ensure(n + 3)
-    const pos = this.#pos
-    if (n > SHORT_REPEAT) this.#buf.copyWithin(pos, from, to)
-    else {
-      // The copy lies after its source (pos >= to): moving words forward never reads what it wrote.
-      const view = this.#view
-      for (let i = 0; i < n; i += 4) view.setUint32(pos + i, view.getUint32(from + i, true), true)
-    }
-    this.#pos = pos + n
+    this.#ensure(n)
+    this.#buf.copyWithin(this.#pos, from, to)
+    this.#pos += n
   }
 
   /** Makes room for `n` more bytes. */

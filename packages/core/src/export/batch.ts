@@ -102,6 +102,12 @@ export class BatchSpanProcessor implements SpanProcessor {
   readonly #encoded: ProtobufSpanQueue | undefined
   /** Spans ended since the last run was encoded onto #encoded (fewer than ENCODE_RUN). */
   #ended: ReadableSpan[] = []
+  /**
+   * How many spans #encoded holds, kept here so that onEnd() counts the
+   * queue without reading the queue object (its fields are out of the CPU
+   * cache by the time a request ends: measured, the costliest line of onEnd()).
+   */
+  #held = 0
   #timer: NodeJS.Timeout | undefined = undefined
   #inFlight: Promise<void> | undefined = undefined
   #shutdown: Promise<void> | undefined = undefined
@@ -170,7 +176,7 @@ export class BatchSpanProcessor implements SpanProcessor {
   }
 
   get #size(): number {
-    return this.#encoded === undefined ? this.#queue.length : this.#encoded.length + this.#ended.length
+    return this.#encoded === undefined ? this.#queue.length : this.#held + this.#ended.length
   }
 
   /** Encodes the spans held in #ended onto the protobuf queue, in the order they ended. */
@@ -190,6 +196,7 @@ export class BatchSpanProcessor implements SpanProcessor {
         debug('could not encode a span: %o', err)
       }
     }
+    this.#held = queue.length
   }
 
   /** Exports everything queued now, in batches, and waits for it. */
@@ -231,6 +238,7 @@ export class BatchSpanProcessor implements SpanProcessor {
       // Every held span failed to encode (each counted): nothing to send.
       if (this.#encoded.length === 0) return
       batch = this.#encoded.take(this.#maxBatch)
+      this.#held = this.#encoded.length
     }
     else if (this.#queue.length <= this.#maxBatch) {
       // The common case: hand over the whole array, no copy.

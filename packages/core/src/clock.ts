@@ -3,12 +3,54 @@
 // on Node 24, up to 6 on Node 20, of a preload's start-up).
 
 /**
- * Span times are plain numbers: milliseconds from performance.now(), which is
- * monotonic within the process (a wall-clock step from NTP cannot make a span
- * negative). They become Unix nanoseconds only at export, by adding the
- * process's time origin. No [seconds, nanos] tuples are allocated per span.
+ * Span times are plain numbers: milliseconds since the process's time origin
+ * (performance.timeOrigin), as performance.now() counts them, monotonic (a
+ * wall-clock step from NTP cannot make a span negative). They become Unix
+ * nanoseconds only at export, by adding the time origin. No [seconds, nanos]
+ * tuples are allocated per span.
+ *
+ * Read from process.hrtime() (the same monotonic clock), not
+ * performance.now(): since Node 22 every performance.now() call first checks
+ * that `this` is the real Performance object (a hasOwnProperty lookup on it),
+ * whose memory is out of the CPU caches by the time a request comes: in CPU
+ * profiles of a traced Fastify server that check cost twice the clock read
+ * itself, and callgrind's cache simulation counts 14 fewer L1 misses per
+ * request without it. Not hrtime.bigint() either: turning its BigInt into a
+ * number is a runtime call (measured: 140 instructions a read).
  */
-export const now: () => number = performance.now.bind(performance)
+const hrtime = process.hrtime
+/** hrtime's time, in ms, at performance.now()'s zero. */
+const HRTIME_AT_ORIGIN = calibrate()
+
+export function now(): number {
+  const t = hrtime()
+  return (t[0]! * 1e3 - HRTIME_AT_ORIGIN) + t[1]! * 1e-6
+}
+
+/**
+ * Where performance.now()'s zero is on hrtime's scale: performance.now()
+ * read between two hrtime reads, from the closest of a few tries (the first
+ * calls of each can take a while: lazy loading).
+ */
+function calibrate(): number {
+  let best = Infinity
+  let origin = 0
+  for (let i = 0; i < 5; i++) {
+    const before = hrtimeMs()
+    const ms = performance.now()
+    const after = hrtimeMs()
+    if (after - before < best) {
+      best = after - before
+      origin = (before + after) / 2 - ms
+    }
+  }
+  return origin
+}
+
+function hrtimeMs(): number {
+  const t = hrtime()
+  return t[0]! * 1e3 + t[1]! * 1e-6
+}
 
 const timeOrigin = performance.timeOrigin
 /** timeOrigin in whole microseconds as a BigInt, so export stays exact. */

@@ -133,7 +133,7 @@ export class RecordingSpan implements Span, ReadableSpan {
    * Made by Tracer#startSpan, not by user code. A root span's trace id was
    * taken from an id pool, `rootTraceIdBytes` at `rootTraceIdAt` (with its hex in
    * `rootTraceId` if the sampler needed it); a child's comes from `parent`.
-   * The span id is taken here.
+   * The span id is taken here, and the start time unless one is given.
    */
   constructor(
     pipeline: SpanPipeline,
@@ -147,7 +147,7 @@ export class RecordingSpan implements Span, ReadableSpan {
     rootTraceId: string | undefined,
     traceFlags: number,
     traceState: TraceState | undefined,
-    startTime: number,
+    startTime: number | undefined,
   ) {
     this.#pipeline = pipeline
     this.tracer = tracer
@@ -184,7 +184,10 @@ export class RecordingSpan implements Span, ReadableSpan {
     this.traceState = traceState
     this.isRemote = false
     this.parentIsRemote = parent?.isRemote ?? false
-    this.startTime = startTime
+    // Read here rather than by the caller: the clock read (process.hrtime,
+    // inlined) then counts within this constructor's inlining, and V8 still
+    // inlines the constructor into startSpan (see clock.ts).
+    this.startTime = startTime ?? now()
     this.endTime = -1
     this.attributeKeys = null
     this.attributeValues = null

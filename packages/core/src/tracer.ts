@@ -1,4 +1,4 @@
-import { now, fromEpochMillis } from './clock.ts'
+import { fromEpochMillis } from './clock.ts'
 import { Context, getActiveContext, ROOT_CONTEXT, runWithSpan } from './context.ts'
 import { containedErrorCounts, containError, debug, type ContainedErrorKind } from './diag.ts'
 import type { Env } from './env.ts'
@@ -282,7 +282,8 @@ export class Tracer {
     }
     pipeline.started++
 
-    const start = options?.startTime === undefined ? now() : fromEpochMillis(options.startTime)
+    // The constructor reads the clock when no start time is given.
+    const start = options?.startTime === undefined ? undefined : fromEpochMillis(options.startTime)
     const span = new RecordingSpan(pipeline, this, this.scope, typeof name === 'string' ? name : String(name), kind, parent, rootTraceIdBytes, rootTraceIdAt, traceId, flags, traceState, start)
     if (options?.attributes !== undefined) span.setAttributes(options.attributes)
     if (result.attributes !== undefined) span.setAttributes(result.attributes)

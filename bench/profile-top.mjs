@@ -10,10 +10,8 @@
 // paths are shown from their node_modules package or relative to the
 // working directory, to keep the lines short. With --by-file, the self time
 // is summed per file instead (which of Spanline's modules costs what).
-import { readFileSync } from 'node:fs'
-import { relative } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { addSelfTimes } from './lib/cpu-profile.mjs'
 
 const { values: args, positionals: files } = parseArgs({
   options: { top: { type: 'string', default: '15' }, 'by-file': { type: 'boolean', default: false } },
@@ -24,35 +22,13 @@ if (files.length === 0) {
   process.exit(2)
 }
 
-function shortPath(url) {
-  if (url === '') return ''
-  const path = url.startsWith('file://') ? fileURLToPath(url) : url
-  const inModules = path.lastIndexOf('node_modules/')
-  if (inModules >= 0) return path.slice(inModules + 'node_modules/'.length).replace(/^\.pnpm\/[^/]+\/node_modules\//, '')
-  return path.startsWith('/') ? relative(process.cwd(), path) : path
-}
-
 const selfMicros = new Map()
 let busyMicros = 0
 let idleMicros = 0
 for (const file of files) {
-  const profile = JSON.parse(readFileSync(file, 'utf8'))
-  const byId = new Map(profile.nodes.map((node) => [node.id, node]))
-  // samples[i] was taken timeDeltas[i] after the previous one; that interval
-  // is charged to the function on top of the stack.
-  profile.samples.forEach((id, i) => {
-    const { functionName, url, lineNumber } = byId.get(id).callFrame
-    const key = args['by-file']
-      ? `\t${shortPath(url) || functionName}`
-      : `${functionName || '(anonymous)'}\t${shortPath(url)}${url ? `:${lineNumber + 1}` : ''}`
-    const micros = profile.timeDeltas[i] ?? 0
-    if (functionName === '(idle)') {
-      idleMicros += micros
-      return
-    }
-    selfMicros.set(key, (selfMicros.get(key) ?? 0) + micros)
-    busyMicros += micros
-  })
+  const { busy, idle } = addSelfTimes(file, selfMicros, args['by-file'])
+  busyMicros += busy
+  idleMicros += idle
 }
 
 const top = [...selfMicros].sort((a, b) => b[1] - a[1]).slice(0, Number(args.top))

@@ -25,7 +25,8 @@
 // turning a median of three into a coin toss.)
 //
 // --cpu-prof DIR passes `--cpu-prof --cpu-prof-dir DIR` to each server (list
-// the hottest functions with `node bench/profile-top.mjs DIR/*.cpuprofile`).
+// the hottest functions with `node bench/profile-top.mjs DIR/*.cpuprofile`,
+// or what a variant adds to bare, per request, with bench/profile-diff.mjs).
 // Prints a markdown table on stdout, progress on stderr; exits non-zero when
 // any run failed.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
@@ -143,6 +144,8 @@ async function runOnce(round, framework, variant) {
   const { args: nodeArgs, env } = serverCommand(framework, variant)
   await call(`${sinkBase}/reset`, 'POST')
   const server = start(...pinned(SERVER_CORE, process.execPath, nodeArgs), { cwd: here, env })
+  // Names the run's profile with --cpu-prof (Node puts the pid in the file name): see profile-diff.mjs.
+  run.pid = server.pid
   try {
     const url = `http://127.0.0.1:${await listeningPort(server)}/users/42`
     await checkRoute(url)

@@ -6,9 +6,9 @@ describe('clock', () => {
       const before = performance.now()
       const t = now()
       const after = performance.now()
-      // The calibration is exact to well under a microsecond; 0.1 ms leaves room for a loaded machine.
-      expect(t).toBeGreaterThanOrEqual(before - 0.1)
-      expect(t).toBeLessThanOrEqual(after + 0.1)
+      // The calibration is exact to well under a microsecond; 0.25 ms leaves room for a loaded machine.
+      expect(t).toBeGreaterThanOrEqual(before - 0.25)
+      expect(t).toBeLessThanOrEqual(after + 0.25)
     }
   })
 

@@ -23,19 +23,19 @@ const hrtime = process.hrtime
 const HRTIME_AT_ORIGIN = calibrate()
 
 export function now(): number {
-  const t = hrtime()
-  return (t[0]! * 1e3 - HRTIME_AT_ORIGIN) + t[1]! * 1e-6
+  return hrtimeMs() - HRTIME_AT_ORIGIN
 }
 
 /**
  * Where performance.now()'s zero is on hrtime's scale: performance.now()
  * read between two hrtime reads, from the closest of a few tries (the first
- * calls of each can take a while: lazy loading).
+ * calls of each can take a while: lazy loading; and a busy machine may
+ * preempt any one of them).
  */
 function calibrate(): number {
   let best = Infinity
   let origin = 0
-  for (let i = 0; i < 5; i++) {
+  for (let i = 0; i < 10; i++) {
     const before = hrtimeMs()
     const ms = performance.now()
     const after = hrtimeMs()
@@ -47,6 +47,7 @@ function calibrate(): number {
   return origin
 }
 
+/** hrtime() in milliseconds (from an arbitrary zero: the machine's boot, on Linux). */
 function hrtimeMs(): number {
   const t = hrtime()
   return t[0]! * 1e3 + t[1]! * 1e-6

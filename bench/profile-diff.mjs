@@ -29,8 +29,9 @@ const { values: args, positionals } = parseArgs({
   allowPositionals: true,
 })
 const [jsonFile, profileDir] = positionals
-if (jsonFile === undefined || profileDir === undefined) {
-  console.error('usage: node bench/profile-diff.mjs RUNS.json PROFILE_DIR [--framework F] [--base bare] [--variant spanline] [--top N]')
+const top = Number(args.top)
+if (jsonFile === undefined || profileDir === undefined || !Number.isInteger(top) || top < 1) {
+  console.error('usage: node bench/profile-diff.mjs RUNS.json PROFILE_DIR [--framework F] [--base bare] [--variant spanline] [--top N >= 1]')
   process.exit(2)
 }
 
@@ -45,7 +46,7 @@ function perRequest(variant) {
   let used = 0
   for (const run of runs) {
     if (run.framework !== args.framework || run.variant !== variant || run.error !== undefined) continue
-    if (run.pid === undefined) throw new Error(`${jsonFile} has no server pids: rerun throughput.mjs (pids are recorded since this script exists)`)
+    if (run.pid === undefined) throw new Error(`${jsonFile} names no server pids: it was written by an older throughput.mjs; run it again`)
     // Node names a profile CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile.
     const file = profiles.find((f) => f.split('.')[3] === String(run.pid))
     if (file === undefined) continue
@@ -69,14 +70,14 @@ for (const key of new Set([...base.selfMicros.keys(), ...variant.selfMicros.keys
 rows.sort((x, y) => y.added - x.added)
 
 const fmt = (us) => us.toFixed(3)
+const signed = (us) => `${us >= 0 ? '+' : ''}${fmt(us)}`
 console.log(`${args.framework}: ${args.variant} (${variant.runs} profile(s)) against ${args.base} (${base.runs}), busy CPU time per request: ` +
-  `${fmt(base.busy)} -> ${fmt(variant.busy)} µs (+${fmt(variant.busy - base.busy)})\n`)
+  `${fmt(base.busy)} -> ${fmt(variant.busy)} µs (${signed(variant.busy - base.busy)})\n`)
 console.log(`| added µs/req | ${args.base} | ${args.variant} | function | file |`)
 console.log('| ---: | ---: | ---: | --- | --- |')
-const top = Number(args.top)
 // The most used, then the few that lost most (time the variant moved elsewhere, or noise).
 const shown = [...rows.slice(0, top), ...rows.slice(Math.max(top, rows.length - 5)).filter((r) => r.added < 0)]
 for (const { key, b, v, added } of shown) {
   const [name, where] = key.split('\t')
-  console.log(`| ${added >= 0 ? '+' : ''}${fmt(added)} | ${fmt(b)} | ${fmt(v)} | ${name} | ${where} |`)
+  console.log(`| ${signed(added)} | ${fmt(b)} | ${fmt(v)} | ${name} | ${where} |`)
 }

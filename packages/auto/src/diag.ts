@@ -1,4 +1,5 @@
-import { debuglog, format } from 'node:util'
+// Builtins by process.getBuiltinModule(), not ES imports: start-up time (see @spanline/core's src/diag.ts).
+const { debuglog, format } = process.getBuiltinModule('node:util')
 
 /**
  * The preload's own diagnostics, following core's (diag.ts there): a

@@ -1,9 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { createRequire } from 'node:module'
 import { getServerSpan, runWithContext, type HttpServerTracing } from '@spanline/core'
 import { debug } from './diag.ts'
 import type { ModuleTarget } from './module-hooks.ts'
 import { EXPRESS_RANGE } from './version.ts'
+// Builtins by process.getBuiltinModule(), not ES imports: start-up time (see @spanline/core's src/diag.ts).
+const { createRequire } = process.getBuiltinModule('node:module')
 
 const requireAdapter = createRequire(import.meta.url)
 

@@ -1,8 +1,9 @@
-import { subscribe } from 'node:diagnostics_channel'
-import { createRequire } from 'node:module'
 import type { FastifyTracingOptions } from '@spanline/fastify'
 import { debug } from './diag.ts'
 import { FASTIFY_RANGE, inRange } from './version.ts'
+// Builtins by process.getBuiltinModule(), not ES imports: start-up time (see @spanline/core's src/diag.ts).
+const { subscribe } = process.getBuiltinModule('node:diagnostics_channel')
+const { createRequire } = process.getBuiltinModule('node:module')
 
 const requireAdapter = createRequire(import.meta.url)
 

@@ -7,8 +7,9 @@
 // file read at a time through the thread pool; for the ~60 small files of the
 // preload that waiting added ~10 ms to every `--import` start-up over what
 // `--require` took. Node without require(esm) gets index.ts (static imports).
-import { createRequire } from 'node:module'
 import type * as Start from './start.ts'
+// Builtins by process.getBuiltinModule(), not ES imports: start-up time (see @spanline/core's src/diag.ts).
+const { createRequire } = process.getBuiltinModule('node:module')
 
 const start: typeof Start = createRequire(import.meta.url)('./start.js')
 

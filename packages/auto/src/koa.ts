@@ -1,8 +1,9 @@
-import { createRequire } from 'node:module'
 import type { HttpServerOptions } from '@spanline/core'
 import { debug } from './diag.ts'
 import type { ModuleTarget } from './module-hooks.ts'
 import { KOA_RANGE } from './version.ts'
+// Builtins by process.getBuiltinModule(), not ES imports: start-up time (see @spanline/core's src/diag.ts).
+const { createRequire } = process.getBuiltinModule('node:module')
 
 const requireAdapter = createRequire(import.meta.url)
 

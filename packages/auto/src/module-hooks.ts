@@ -28,11 +28,12 @@
  * major costs route names, never a broken app. Modules loaded before the
  * preload (require.cache) are patched at install time.
  */
-import Module from 'node:module'
-import { sep } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { debug } from './diag.ts'
 import { inRange, type SupportedRange } from './version.ts'
+// Builtins by process.getBuiltinModule(), not ES imports: start-up time (see @spanline/core's src/diag.ts).
+const Module = process.getBuiltinModule('node:module')
+const { sep } = process.getBuiltinModule('node:path')
+const { fileURLToPath } = process.getBuiltinModule('node:url')
 
 /** A framework entry module to patch once it has loaded. */
 export interface ModuleTarget {

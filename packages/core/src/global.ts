@@ -1,6 +1,8 @@
-import { AsyncLocalStorage } from 'node:async_hooks'
+import type { AsyncLocalStorage as Storage } from 'node:async_hooks'
 import { debug, warnOnce } from './diag.ts'
 import { VERSION } from './version.ts'
+// Builtins by process.getBuiltinModule(), not ES imports: start-up time (see @spanline/core's src/diag.ts).
+const { AsyncLocalStorage } = process.getBuiltinModule('node:async_hooks')
 
 /**
  * Process-wide state, shared by every copy of @spanline/core that gets
@@ -14,7 +16,7 @@ export interface Registry {
   /** Version of the copy that created the registry. */
   readonly version: string
   /** The one context store of the process. Values are Context objects. */
-  readonly storage: AsyncLocalStorage<unknown>
+  readonly storage: Storage<unknown>
   /** The tracer set with setGlobalTracer(), if any. Typed loosely across copies. */
   tracer: unknown
   /** How many copies of core have attached to this registry. */

@@ -1,10 +1,11 @@
-import { hostname } from 'node:os'
-import { dirname, join, resolve, sep } from 'node:path'
 import { cleanAttributeValue } from './attributes.ts'
 import { warnOnce } from './diag.ts'
 import { envString, WARN_INVALID_ENV, type Env } from './env.ts'
 import type { Attributes } from './types.ts'
 import { VERSION } from './version.ts'
+// Builtins by process.getBuiltinModule(), not ES imports: start-up time (see @spanline/core's src/diag.ts).
+const { hostname } = process.getBuiltinModule('node:os')
+const { dirname, join, resolve, sep } = process.getBuiltinModule('node:path')
 
 /** The entity producing spans: one per tracer, shared by all its spans. */
 export interface Resource {

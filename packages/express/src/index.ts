@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { debuglog } from 'node:util'
 import { getServerSpan, HttpServerTracing, recordServerError, runWithContext, setServerRoute, type HttpServerOptions } from '@spanline/core'
+// Builtins by process.getBuiltinModule(), not ES imports: start-up time (see @spanline/core's src/diag.ts).
+const { debuglog } = process.getBuiltinModule('node:util')
 
 const debug = debuglog('spanline')
 

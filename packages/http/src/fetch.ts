@@ -16,9 +16,10 @@
  *   the span ends here, not at the headers.
  * - `undici:request:error`: a network error, a timeout or an abort.
  */
-import { subscribe, unsubscribe } from 'node:diagnostics_channel'
-import { debuglog } from 'node:util'
 import type { Getter, HttpClientCall, HttpClientTracing, Setter } from '@spanline/core'
+// Builtins by process.getBuiltinModule(), not ES imports: start-up time (see @spanline/core's src/diag.ts).
+const { subscribe, unsubscribe } = process.getBuiltinModule('node:diagnostics_channel')
+const { debuglog } = process.getBuiltinModule('node:util')
 
 const debug = debuglog('spanline')
 

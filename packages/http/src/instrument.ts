@@ -1,7 +1,8 @@
-import { inspect } from 'node:util'
 import { HttpClientTracing, TracingError, type HttpClientOptions } from '@spanline/core'
 import { installFetch, uninstallFetch } from './fetch.ts'
 import { installNodeHttp, uninstallNodeHttp } from './node-http.ts'
+// Builtins by process.getBuiltinModule(), not ES imports: start-up time (see @spanline/core's src/diag.ts).
+const { inspect } = process.getBuiltinModule('node:util')
 
 export interface HttpInstrumentationOptions extends HttpClientOptions {
   /** Trace fetch() and other undici clients. Default true. */

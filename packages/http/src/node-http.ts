@@ -18,12 +18,13 @@
  * it would), 'timeout', and 'close'. No 'response' listener: with one, Node
  * would stop discarding responses the app ignores.
  */
-import { errorMonitor } from 'node:events'
-import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import type { ClientRequest, IncomingMessage } from 'node:http'
-import { syncBuiltinESMExports } from 'node:module'
-import { debuglog } from 'node:util'
 import { CALL_ABORTED, type Getter, type HttpClientCall, type HttpClientTracing, type Setter } from '@spanline/core'
+// Builtins by process.getBuiltinModule(), not ES imports: start-up time (see @spanline/core's src/diag.ts).
+const { errorMonitor } = process.getBuiltinModule('node:events')
+const { subscribe, unsubscribe } = process.getBuiltinModule('node:diagnostics_channel')
+const { syncBuiltinESMExports } = process.getBuiltinModule('node:module')
+const { debuglog } = process.getBuiltinModule('node:util')
 
 // The module objects, not `import http from 'node:http'`: an ES import of a
 // builtin builds its ESM facade, which reads every export, and node:http's

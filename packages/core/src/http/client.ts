@@ -7,8 +7,7 @@
  *
  * https://opentelemetry.io/docs/specs/semconv/http/http-spans/#http-client
  */
-import { AsyncLocalStorage } from 'node:async_hooks'
-import { inspect, types } from 'node:util'
+import type { AsyncLocalStorage as Storage } from 'node:async_hooks'
 import { getActiveContext, type Context } from '../context.ts'
 import { debug } from '../diag.ts'
 import { ERR_INVALID_ARGUMENT, TracingError } from '../errors.ts'
@@ -33,6 +32,9 @@ import { exceptionType, type Span } from '../span.ts'
 import { createTracer, ensureGlobalTracer, tracerOf, type Tracer, type TracerOptions } from '../tracer.ts'
 import { SpanKind, SpanStatusCode } from '../types.ts'
 import { redactUrl, sensitiveSet } from './redact.ts'
+// Builtins by process.getBuiltinModule(), not ES imports: start-up time (see @spanline/core's src/diag.ts).
+const { AsyncLocalStorage } = process.getBuiltinModule('node:async_hooks')
+const { inspect, types } = process.getBuiltinModule('node:util')
 
 /**
  * `url.template` (development status in the conventions): the low-cardinality
@@ -95,7 +97,7 @@ const CALLER_TRACE_HEADERS: readonly string[] = ['traceparent', 'b3', 'x-b3-trac
  * span context, and in the process-wide registry so every copy of core
  * reads the same one. Only read once per traced call.
  */
-const templates = ((registry as Registry & { urlTemplates?: AsyncLocalStorage<string> }).urlTemplates ??= new AsyncLocalStorage<string>())
+const templates = ((registry as Registry & { urlTemplates?: Storage<string> }).urlTemplates ??= new AsyncLocalStorage<string>())
 
 /**
  * Runs `fn(...args)` so that the outgoing calls it makes are named and

@@ -7,9 +7,10 @@
  * O(path length x pattern length) in the worst case, with no exponential
  * backtracking whatever the path.
  */
-import { inspect, types } from 'node:util'
 import { debug } from '../diag.ts'
 import { ERR_INVALID_ARGUMENT, TracingError } from '../errors.ts'
+// Builtins by process.getBuiltinModule(), not ES imports: start-up time (see @spanline/core's src/diag.ts).
+const { inspect, types } = process.getBuiltinModule('node:util')
 
 /**
  * One `ignore` rule:

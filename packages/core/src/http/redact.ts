@@ -9,9 +9,10 @@
  * throws on malformed input), and the input string itself is returned when
  * nothing needs redacting.
  */
-import { Buffer } from 'node:buffer'
-import { inspect } from 'node:util'
 import { ERR_INVALID_ARGUMENT, TracingError } from '../errors.ts'
+// Builtins by process.getBuiltinModule(), not ES imports: start-up time (see @spanline/core's src/diag.ts).
+const { Buffer } = process.getBuiltinModule('node:buffer')
+const { inspect } = process.getBuiltinModule('node:util')
 
 /** What a redacted value, user name or password is replaced with (the conventions' literal). */
 export const REDACTED = 'REDACTED'

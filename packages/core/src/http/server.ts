@@ -1,4 +1,3 @@
-import { subscribe } from 'node:diagnostics_channel'
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
@@ -33,6 +32,8 @@ import { SpanKind, SpanStatusCode } from '../types.ts'
 import { firstForwardedFor, firstHeaderToken, nodeAddress, parseForwarded, parseHostPort } from './forwarded.ts'
 import { compileIgnore, type IgnoreRule } from './ignore.ts'
 import { DEFAULT_SENSITIVE_QUERY_PARAMS, redactQuery, sensitiveSet } from './redact.ts'
+// Builtins by process.getBuiltinModule(), not ES imports: start-up time (see @spanline/core's src/diag.ts).
+const { subscribe } = process.getBuiltinModule('node:diagnostics_channel')
 
 export interface HttpServerOptions {
   /**

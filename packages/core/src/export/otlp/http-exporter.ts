@@ -1,4 +1,3 @@
-import { promisify } from 'node:util'
 import { debug, warnOnce } from '../../diag.ts'
 import type { ReadableSpan } from '../../span.ts'
 import { VERSION } from '../../version.ts'
@@ -8,6 +7,8 @@ import { HttpPoster, type PostResponse } from './http-post.ts'
 import { encodeJson } from './json.ts'
 import { encodeProtobuf } from './protobuf.ts'
 import { parsePartialSuccess } from './response.ts'
+// Builtins by process.getBuiltinModule(), not ES imports: start-up time (see @spanline/core's src/diag.ts).
+const { promisify } = process.getBuiltinModule('node:util')
 
 // node:zlib is taken with process.getBuiltinModule when gzip is first used
 // (and node:net / node:tls by http-post.ts when it first connects), not

@@ -38,20 +38,26 @@ if (jsonFile === undefined || profileDir === undefined || !Number.isInteger(top)
 const { runs } = JSON.parse(readFileSync(jsonFile, 'utf8'))
 const profiles = readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile'))
 
-/** Self µs per request by function over every run of `variant` that has a profile. */
+/** Self µs per request by function over every server of `variant` that has a profile. */
 function perRequest(variant) {
+  // A server answers several slices (one record each): its profile counts
+  // once, against all the requests it answered.
+  const servedByPid = new Map()
+  for (const run of runs) {
+    if (run.framework !== args.framework || run.variant !== variant || run.error !== undefined) continue
+    if (run.pid === undefined) throw new Error(`${jsonFile} names no server pids: it was written by an older throughput.mjs; run it again`)
+    servedByPid.set(run.pid, (servedByPid.get(run.pid) ?? 0) + run.requestsServed)
+  }
   const selfMicros = new Map()
   let busy = 0
   let requests = 0
   let used = 0
-  for (const run of runs) {
-    if (run.framework !== args.framework || run.variant !== variant || run.error !== undefined) continue
-    if (run.pid === undefined) throw new Error(`${jsonFile} names no server pids: it was written by an older throughput.mjs; run it again`)
+  for (const [pid, served] of servedByPid) {
     // Node names a profile CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile.
-    const file = profiles.find((f) => f.split('.')[3] === String(run.pid))
+    const file = profiles.find((f) => f.split('.')[3] === String(pid))
     if (file === undefined) continue
     busy += addSelfTimes(join(profileDir, file), selfMicros).busy
-    requests += run.requestsServed
+    requests += served
     used++
   }
   if (used === 0) throw new Error(`no profiled ${args.framework} ${variant} run in ${jsonFile} and ${profileDir}`)

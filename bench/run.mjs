@@ -84,7 +84,7 @@ const results = []
 for (const node of nodes) {
   const r = { node: versionOf(node) }
   if (parts.has('micro')) r.micro = run(node, 'micro.mjs', args.quick ? ['--rounds', '3', '--spans', '100000'] : [])
-  if (parts.has('throughput')) r.throughput = run(node, 'throughput.mjs', args.quick ? ['--rounds', '1', '--duration', '3'] : [])
+  if (parts.has('throughput')) r.throughput = run(node, 'throughput.mjs', args.quick ? ['--rounds', '2', '--duration', '2', '--warmup', '2'] : [])
   if (parts.has('startup')) r.startup = run(node, 'startup.mjs', args.quick ? ['5'] : [])
   if (parts.has('soak')) {
     const env = args.quick ? { SOAK_REQUESTS: '100000' } : {}

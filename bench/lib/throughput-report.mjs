@@ -80,7 +80,8 @@ const OTEL_SPANS = {
 export function markdown(summary, meta) {
   const lines = [
     `Node ${meta.node} (${meta.platform}, ${meta.cpus}), ${meta.loadGenerator} with ${meta.connections} keep-alive connections on GET /users/42; ` +
-      `${meta.rounds} alternating round(s) of ${meta.durationSeconds} s per variant after ${meta.warmupSeconds} s of warm-up; ` +
+      `each variant's server started once and warmed up for ${meta.warmupSeconds} s, then ${meta.rounds} round(s) of ` +
+      `${meta.durationSeconds} s of load on every variant in turn (the other servers idle); ` +
       (meta.pinned ? 'server pinned to core 0, load generator and OTLP sink to core 1.' : 'no CPU pinning.'),
     ...(meta.versions ? ['', Object.entries(meta.versions).filter(([, v]) => v).map(([name, v]) => `${name} ${v}`).join(', ')] : []),
     '',
@@ -88,7 +89,7 @@ export function markdown(summary, meta) {
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ]
   for (const row of summary) {
-    const failed = row.failed ? ` (${row.failed} run(s) failed)` : ''
+    const failed = row.failed ? ` (${row.failed} slice(s) failed)` : ''
     const bare = row.variant === 'bare' && row.runs > 0
     const ratio = bare ? '1.00' : fixed(2)(row.ratioToBare)
     const cpuRatio = bare ? '1.00' : fixed(2)(row.cpuRatioToBare)
@@ -121,17 +122,17 @@ export function markdown(summary, meta) {
   lines.push(
     '',
     '³ Server CPU: the CPU time the server used during the measured load, per second (median). Near 100% the server was the ' +
-      'bottleneck, as it should be; well below, the load generator could not keep it busy (it shares its core with the sink, and with ' +
+      'bottleneck, as it should be; well below, the load generator could not keep it busy (it shares its core with the sinks, and with ' +
       'whatever else runs on the machine) or other processes took the server\'s core, and req/s then reads what the client managed ' +
       'rather than what the server can do. Requests per CPU second of the server, and their ratio to bare\'s in the same round ' +
       '(median), are the steadier figures then; they still count a little more CPU per request for a server that is not saturated.' +
       (meta.othersOnServerCore
-        ? ` Other processes used ${percent(meta.othersOnServerCore.median)} of the server's core in the median run ` +
+        ? ` Other processes used ${percent(meta.othersOnServerCore.median)} of the server's core in the median slice ` +
           `(${percent(meta.othersOnServerCore.max)} at most).`
         : '') +
       (meta.repeated
-        ? ` A run during which they took more than ${percent(meta.repeated.threshold)} was run again (up to ${meta.repeated.retries} ` +
-          `times, the least disturbed attempt counting): ${meta.repeated.runs} of this table's runs were.`
+        ? ` A slice during which they took more than ${percent(meta.repeated.threshold)} was loaded again (up to ${meta.repeated.retries} ` +
+          `times, the least disturbed attempt counting): ${meta.repeated.runs} of this table's slices were.`
         : ''),
   )
   lines.push(

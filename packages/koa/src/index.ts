@@ -1,5 +1,6 @@
 import type { Middleware } from 'koa'
-import { HttpServerTracing, runWithContext, type HttpServerOptions } from '@spanline/core'
+import type { IncomingMessage } from 'node:http'
+import { HttpServerTracing, recordServerError, runWithContext, type HttpServerOptions } from '@spanline/core'
 
 /** Options of {@link tracing}: the HTTP server options of `@spanline/core`. */
 export type KoaTracingOptions = HttpServerOptions
@@ -36,19 +37,54 @@ export function tracing(options: KoaTracingOptions = {}): Middleware {
   // frame, a resumption and a promise of its own per request. The route is
   // read when the span ends instead (Koa answers after the chain, so the
   // router has run by then, and a request the client aborts mid-handler
-  // gets it too), and errors are seen by one rejection handler.
+  // gets it too), and errors are seen where Koa handles them (see
+  // recordErrorsOf). Nor does it chain a rejection handler onto next():
+  // that promise, its closure and its reaction cost ~5,000 instructions per
+  // request on Node 20, whose promise hooks see every promise once an
+  // AsyncLocalStorage is in use (bench/instructions.mjs, Koa: 135,040 ->
+  // 129,990 per request), and a few hundred on Node 24.
   return function tracingMiddleware(ctx, next): Promise<void> {
     const req = ctx.req
     // A Spanline layer outside Koa (traceRequests, zero-code) may already have
     // started this request's span: start() then returns its context and we only enrich.
     const context = http.start(req, ctx.res)
     http.setRouteSource(req, routeOf, ctx as RoutedContext)
-    // Koa's compose hands every downstream error (ctx.throw included) back
-    // here before Koa's own onerror answers; core dedupes repeats.
-    return (runWithContext(context, next) as Promise<void>).then(undefined, (err: unknown) => {
-      http.recordError(req, err)
-      throw err
-    })
+    const proto = (ctx as { app?: { context?: KoaContextProto } }).app?.context
+    if (proto !== undefined && proto[kRecordsErrors] !== true) recordErrorsOf(proto)
+    return runWithContext(context, next) as Promise<void>
+  }
+}
+
+/** What of `app.context` (every ctx's prototype) recordErrorsOf() uses. */
+interface KoaContextProto {
+  onerror?: (this: { req?: IncomingMessage }, err: unknown) => unknown
+  [kRecordsErrors]?: true
+}
+
+const kRecordsErrors: unique symbol = Symbol.for('spanline.koa.recordsErrors')
+
+/**
+ * Koa hands every error that leaves the middleware chain (ctx.throw
+ * included) to `ctx.onerror`, looked up on the app's `app.context`, before
+ * it answers: that method is wrapped once per app (at its first traced
+ * request) to record the error on the request's span first, then run the
+ * app's own (Koa's, or one an app or koa-onerror set up before). The error
+ * reaches the app unchanged. Koa also calls ctx.onerror from on-finished
+ * when the connection failed (ECONNRESET after the client left): then the
+ * socket is already destroyed, that is not the app's error, and the span
+ * ends as aborted; so errors arriving on a destroyed socket are not
+ * recorded. An error an app's own middleware catches and answers never
+ * reaches Koa's handler, so it is not recorded either (the status code
+ * still tells).
+ */
+function recordErrorsOf(proto: KoaContextProto): void {
+  const original = proto.onerror
+  Object.defineProperty(proto, kRecordsErrors, { value: true })
+  if (typeof original !== 'function') return
+  proto.onerror = function onerror(this: { req?: IncomingMessage }, err: unknown): unknown {
+    const req = this.req
+    if (err != null && req !== undefined && req.socket?.destroyed !== true) recordServerError(req, err)
+    return Reflect.apply(original, this, arguments)
   }
 }
 

@@ -286,6 +286,33 @@ describe.each([2, 3] as const)('@spanline/koa on koa %i', (major) => {
       expect((seen[0] as BoomError).message).toBe('next boom')
       expect(exceptions(span)).toHaveLength(1)
     })
+
+    it("an app's own app.context.onerror (koa-onerror's way) still handles every error, once, and the span records it", async () => {
+      const koa = buildKoaApp(major, tracing({ tracer }), tracer)
+      const handled: unknown[] = []
+      const own = koa.context.onerror
+      koa.context.onerror = function (this: Context, err: unknown) {
+        // Koa also calls it with null once each response is finished (on-finished).
+        if (err != null) handled.push(err)
+        return Reflect.apply(own, this, [err])
+      }
+      const a = await listen(koa)
+      closing.push(a)
+      for (let i = 0; i < 3; i++) await request(a.server).get('/boom-sync').expect(500)
+      await request(a.server).get('/users/1').expect(200)
+      const spans = exporter.getFinishedSpans().filter((s) => s.kind === SpanKind.SERVER)
+      expect(spans).toHaveLength(4)
+      for (const span of spans.slice(0, 3)) {
+        expect(span.attributes!['error.type']).toBe('BoomError')
+        expect(exceptions(span)).toHaveLength(1)
+      }
+      expect(exceptions(spans[3]!)).toHaveLength(0)
+      // Called once per error (the wrapper is installed once per app, not per request), with the error thrown.
+      expect(handled).toHaveLength(3)
+      for (const err of handled) expect((err as BoomError).message).toBe('sync boom')
+      // Wrapped once: the app's function is one level below ours.
+      expect(koa.context.onerror).not.toBe(own)
+    })
   })
 
   it('a client abort on /slow ends the span, named by its route, as aborted', async () => {

@@ -55,36 +55,32 @@ function receive(req, done) {
     done(err)
   })
   req.on('end', () => {
-    let body = buf.subarray(0, length)
     counters.bytes += length
-    const count = (body) => {
-      const names = counters.names.size < MAX_NAMES ? counters.names : new Map()
-      const json = /json/i.test(req.headers['content-type'] ?? '')
-      counters.spans += json ? countJsonSpans(body.toString('utf8'), names) : countSpans(body, names)
-      counters.exports++
-      return json
-    }
+    const body = buf.subarray(0, length)
     if (/\bgzip\b/i.test(req.headers['content-encoding'] ?? '')) {
       gunzip(body, (err, inflated) => {
         free.push(buf)
         if (err) done(err)
-        else settle(done, count, inflated)
+        else count(req, inflated, done)
       })
       return
     }
-    settle(done, count, body)
+    count(req, body, done)
     free.push(buf)
   })
 }
 
-function settle(done, count, body) {
-  let json
+/** Counts the spans of a (decompressed) body, synchronously; calls back with whether it was JSON, or the error. */
+function count(req, body, done) {
+  const json = /json/i.test(req.headers['content-type'] ?? '')
+  const names = counters.names.size < MAX_NAMES ? counters.names : new Map()
   try {
-    json = count(body)
+    counters.spans += json ? countJsonSpans(body.toString('utf8'), names) : countSpans(body, names)
   } catch (err) {
     done(err)
     return
   }
+  counters.exports++
   done(undefined, json)
 }
 

@@ -383,8 +383,6 @@ const meta = {
   rounds,
   durationSeconds: duration,
   warmupSeconds: warmup,
-  // Servers kept running through the rounds, loaded in slices in turn.
-  slices: true,
   pinned: pinning,
   batchDelayMs: BATCH_DELAY_MS,
   // How much of the server's core other processes took, over all slices.

@@ -19,10 +19,10 @@ const FIXED32 = 5
 
 // The reader's state: a position and the current field, module-level
 // rather than a cursor object per message, since the sink reads some 40,000
-// spans a second on the core the load generator needs (a cursor and a name
-// string per span made the sink cost ~5 µs of CPU per span, mostly in the
-// garbage collector, and the load generator then could not keep a fast
-// server busy). A nested message is read by setting `pos` to its start and
+// spans a second on the core the load generator needs (measured on a
+// server's spans: 0.19 µs per span, against 0.3 with a cursor and a name
+// string per span; most of what the sink once cost was elsewhere, see
+// sink.mjs). A nested message is read by setting `pos` to its start and
 // reading up to its end; when that is done, `pos` is where its parent's
 // next field starts.
 let pos = 0

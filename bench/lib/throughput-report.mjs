@@ -82,7 +82,7 @@ export function markdown(summary, meta) {
     `Node ${meta.node} (${meta.platform}, ${meta.cpus}), ${meta.loadGenerator} with ${meta.connections} keep-alive connections on GET /users/42; ` +
       `each variant's server started once and warmed up for ${meta.warmupSeconds} s, then ${meta.rounds} round(s) of ` +
       `${meta.durationSeconds} s of load on every variant in turn (the other servers idle); ` +
-      (meta.pinned ? 'server pinned to core 0, load generator and OTLP sink to core 1.' : 'no CPU pinning.'),
+      (meta.pinned ? 'servers pinned to core 0, load generator and OTLP sinks to core 1.' : 'no CPU pinning.'),
     ...(meta.versions ? ['', Object.entries(meta.versions).filter(([, v]) => v).map(([name, v]) => `${name} ${v}`).join(', ')] : []),
     '',
     '| framework | variant | req/s | vs bare ¹ | p50 ms | p99 ms | peak RSS MB | spans/req ² | server CPU ³ | req/CPU-s ³ | vs bare per CPU-s ³ | added CPU µs/req ⁴ |',

@@ -3,11 +3,12 @@ import type { DebugLogger } from 'node:util'
 
 // Builtins come from process.getBuiltinModule(), not ES imports, in every
 // runtime module of Spanline: an ES import of a builtin builds its ESM
-// facade, which reads every export, and node:util's lazy exports then load
-// internal/util/diff and a dozen more modules (5.7 ms of the preload's
-// start-up on Node 24; the facades of node:os, node:module, node:async_hooks
-// and node:buffer cost 2.4 ms more). The objects are the ones `require`
-// returns, and are typed the same.
+// facade, which reads every export: node:http's lazy WebSocket getters
+// (Node 22+) then load all of undici (some 30 ms on Node 24), node:util's
+// lazy exports internal/util/diff and a dozen more modules (5.7 ms on Node
+// 24; the facades of node:os, node:module, node:async_hooks and node:buffer
+// cost 2.4 ms more). The objects are the ones `require` returns, and are
+// typed the same.
 const { channel } = process.getBuiltinModule('node:diagnostics_channel')
 const { debuglog } = process.getBuiltinModule('node:util')
 

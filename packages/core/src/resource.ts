@@ -6,6 +6,7 @@ import { VERSION } from './version.ts'
 // Builtins by process.getBuiltinModule(), not ES imports: start-up time (see @spanline/core's src/diag.ts).
 const { hostname } = process.getBuiltinModule('node:os')
 const { dirname, join, resolve, sep } = process.getBuiltinModule('node:path')
+const fs = process.getBuiltinModule('node:fs')
 
 /** The entity producing spans: one per tracer, shared by all its spans. */
 export interface Resource {
@@ -82,11 +83,6 @@ export function parseResourceAttributes(env: Env): Attributes {
   }
   return out
 }
-
-// node:fs by process.getBuiltinModule, not an import: an ES import of node:fs
-// builds its ESM facade, which reads every export (fs.promises included),
-// ~1.5 ms of every start-up for two synchronous calls.
-const fs = process.getBuiltinModule('node:fs')
 
 /** The `name` of the nearest package.json above the app's entry point. */
 function appPackageName(appDir: string | undefined): string | undefined {

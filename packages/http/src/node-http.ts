@@ -26,14 +26,6 @@ const { subscribe, unsubscribe } = process.getBuiltinModule('node:diagnostics_ch
 const { syncBuiltinESMExports } = process.getBuiltinModule('node:module')
 const { debuglog } = process.getBuiltinModule('node:util')
 
-// The module objects, not `import http from 'node:http'`: an ES import of a
-// builtin builds its ESM facade, which reads every export, and node:http's
-// lazy WebSocket, CloseEvent and MessageEvent getters (Node 22+) then load
-// all of undici: some 30 ms of start-up on Node 24 for an app that may never
-// use them. The objects are the same either way (what `require` returns).
-// node:https only where its functions are wrapped (Node 20): loading it
-// loads node:tls and node:crypto, some 17 ms of start-up on Node 24, where
-// the channel covers https requests without it.
 const http = process.getBuiltinModule('node:http')
 
 const debug = debuglog('spanline')
@@ -275,6 +267,9 @@ function wrapModule(module: Record<string, unknown>): Wrap {
   return wrap
 }
 
+// node:https is taken here, only where its functions are wrapped (Node 20):
+// loading it loads node:tls and node:crypto, some 17 ms of start-up on Node
+// 24, where the channel covers https requests without it.
 function installWraps(): void {
   for (const module of [http, process.getBuiltinModule('node:https')] as unknown as Record<string, unknown>[]) {
     const wrap = wrapModule(module)

@@ -32,7 +32,7 @@ describe('id pool', () => {
     expect(pool.equals(copy)).toBe(true)
   })
 
-  it('hands out ids at multiples of 8 bytes, across pool changes, none of them all zero', () => {
+  it('hands out ids at multiples of 8 bytes, across refills of the pool, none of them all zero', () => {
     const seen = new Set<string>()
     // A 64 KiB pool serves 2,730 trace + span id pairs: this crosses two.
     for (let i = 0; i < 6000; i++) {

@@ -1,7 +1,7 @@
 import { cleanAttributeValue, isValidKey, limitAttributes } from './attributes.ts'
 import { fromEpochMillis, now } from './clock.ts'
 import { debug } from './diag.ts'
-import { idPool, takeId } from './ids.ts'
+import { hexOfWords, idWord, takeId } from './ids.ts'
 import type { SpanLimits } from './limits.ts'
 import type { TraceState } from './propagation/tracestate.ts'
 import type { Resource } from './resource.ts'
@@ -84,23 +84,28 @@ export class RecordingSpan implements Span, ReadableSpan {
   // every span still gets the same hidden class.
 
   /**
-   * The ids as bytes in an id pool (see ids.ts) and where they start; a null
-   * pool means the id is known only as hex (it came from a header or from
-   * another loaded copy of core). The hex strings are made on first read:
-   * the protobuf encoder copies the bytes and never needs them.
+   * The ids as 32-bit words (ids.ts's idWord(), in order), copied out of the
+   * id pool when the span starts, so that nothing here points into the pool
+   * (it is refilled in place). The hex strings are made on first read: the
+   * protobuf encoder writes the words and never needs them. All four trace
+   * words 0 (never a pool's id: each of its 8-byte words is non-zero) means
+   * the trace id is known only as hex: from a header, from a sampler that
+   * read it, or from another loaded copy of core. Both parent words 0: no
+   * local parent (none, or one known only as hex).
    */
-  declare readonly traceIdBytes: Buffer | null
-  declare readonly traceIdAt: number
-  declare readonly spanIdBytes: Buffer
-  declare readonly spanIdAt: number
-  declare readonly parentIdBytes: Buffer | null
-  declare readonly parentIdAt: number
+  declare readonly traceId0: number
+  declare readonly traceId1: number
+  declare readonly traceId2: number
+  declare readonly traceId3: number
+  declare readonly spanId0: number
+  declare readonly spanId1: number
+  declare readonly parentId0: number
+  declare readonly parentId1: number
   #traceId: string | undefined
   #spanId: string | undefined
   #parentSpanId: string | undefined
   declare readonly traceFlags: number
   declare readonly traceState: TraceState | undefined
-  declare readonly isRemote: false
   declare readonly parentIsRemote: boolean
   declare readonly kind: SpanKind
   declare readonly startTime: number
@@ -130,10 +135,10 @@ export class RecordingSpan implements Span, ReadableSpan {
   readonly #pipeline: SpanPipeline
 
   /**
-   * Made by Tracer#startSpan, not by user code. A root span's trace id was
-   * taken from an id pool, `rootTraceIdBytes` at `rootTraceIdAt` (with its hex in
-   * `rootTraceId` if the sampler needed it); a child's comes from `parent`.
-   * The span id is taken here, and the start time unless one is given.
+   * Made by Tracer#startSpan, not by user code. A root span takes its trace
+   * id from the id pool here, unless `rootTraceId` is given (the hex that a
+   * sampler read; ignored for a child, whose trace id is its parent's). The
+   * span id is taken here, and the start time unless one is given.
    */
   constructor(
     pipeline: SpanPipeline,
@@ -142,8 +147,6 @@ export class RecordingSpan implements Span, ReadableSpan {
     name: string,
     kind: SpanKind,
     parent: SpanContext | undefined,
-    rootTraceIdBytes: Buffer | null,
-    rootTraceIdAt: number,
     rootTraceId: string | undefined,
     traceFlags: number,
     traceState: TraceState | undefined,
@@ -154,35 +157,56 @@ export class RecordingSpan implements Span, ReadableSpan {
     this.scope = scope
     this.name = name
     this.kind = kind
-    if (parent === undefined) {
-      this.traceIdBytes = rootTraceIdBytes
-      this.traceIdAt = rootTraceIdAt
-      this.#traceId = rootTraceId
-      this.parentIdBytes = null
-      this.parentIdAt = 0
-      this.#parentSpanId = undefined
-    } else if (parent instanceof RecordingSpan) {
-      // A local parent: share its bytes (and its hex, if already made).
-      this.traceIdBytes = parent.traceIdBytes
-      this.traceIdAt = parent.traceIdAt
-      this.#traceId = parent.#traceId
-      this.parentIdBytes = parent.spanIdBytes
-      this.parentIdAt = parent.spanIdAt
-      this.#parentSpanId = parent.#spanId
+    // Worked out first, then stored in one order: every span gets the same hidden class.
+    let t0 = 0
+    let t1 = 0
+    let t2 = 0
+    let t3 = 0
+    let p0 = 0
+    let p1 = 0
+    let traceHex: string | undefined
+    let parentHex: string | undefined
+    let at: number
+    if (parent === undefined && rootTraceId === undefined) {
+      // A new trace: its id and the span's in one take.
+      at = takeId(24)
+      t0 = idWord(at)
+      t1 = idWord(at + 4)
+      t2 = idWord(at + 8)
+      t3 = idWord(at + 12)
+      at += 16
     } else {
-      this.traceIdBytes = null
-      this.traceIdAt = 0
-      this.#traceId = parent.traceId
-      this.parentIdBytes = null
-      this.parentIdAt = 0
-      this.#parentSpanId = parent.spanId
+      if (parent === undefined) {
+        traceHex = rootTraceId
+      } else if (parent instanceof RecordingSpan) {
+        // A local parent: its words (and its hex, if already made).
+        t0 = parent.traceId0
+        t1 = parent.traceId1
+        t2 = parent.traceId2
+        t3 = parent.traceId3
+        traceHex = parent.#traceId
+        p0 = parent.spanId0
+        p1 = parent.spanId1
+        parentHex = parent.#spanId
+      } else {
+        traceHex = parent.traceId
+        parentHex = parent.spanId
+      }
+      at = takeId(8)
     }
-    this.spanIdAt = takeId(8)
-    this.spanIdBytes = idPool()
+    this.traceId0 = t0
+    this.traceId1 = t1
+    this.traceId2 = t2
+    this.traceId3 = t3
+    this.spanId0 = idWord(at)
+    this.spanId1 = idWord(at + 4)
+    this.parentId0 = p0
+    this.parentId1 = p1
+    this.#traceId = traceHex
     this.#spanId = undefined
+    this.#parentSpanId = parentHex
     this.traceFlags = traceFlags
     this.traceState = traceState
-    this.isRemote = false
     this.parentIsRemote = parent?.isRemote ?? false
     // Read here rather than by startSpan: process.hrtime's inlined bytecode
     // (see clock.ts) then belongs to this constructor, and startSpan keeps the
@@ -205,16 +229,21 @@ export class RecordingSpan implements Span, ReadableSpan {
   }
 
   get traceId(): string {
-    return (this.#traceId ??= this.traceIdBytes!.toString('hex', this.traceIdAt, this.traceIdAt + 16))
+    return (this.#traceId ??= hexOfWords(16, this.traceId0, this.traceId1, this.traceId2, this.traceId3))
   }
 
   get spanId(): string {
-    return (this.#spanId ??= this.spanIdBytes.toString('hex', this.spanIdAt, this.spanIdAt + 8))
+    return (this.#spanId ??= hexOfWords(8, this.spanId0, this.spanId1, 0, 0))
   }
 
   get parentSpanId(): string | undefined {
-    if (this.#parentSpanId !== undefined || this.parentIdBytes === null) return this.#parentSpanId
-    return (this.#parentSpanId = this.parentIdBytes.toString('hex', this.parentIdAt, this.parentIdAt + 8))
+    if (this.#parentSpanId !== undefined || (this.parentId0 | this.parentId1) === 0) return this.#parentSpanId
+    return (this.#parentSpanId = hexOfWords(8, this.parentId0, this.parentId1, 0, 0))
+  }
+
+  /** A span made here is never remote (a prototype getter: one field less per span). */
+  get isRemote(): false {
+    return false
   }
 
   get resource(): Resource {

@@ -7,7 +7,7 @@ import type { ProcessorStats } from './export/batch.ts'
 import { exportersFromEnv, processorsFor } from './export/from-env.ts'
 import type { SpanExporter, SpanProcessor } from './export/processor.ts'
 import { registry } from './global.ts'
-import { generateSpanId, idPool, takeId } from './ids.ts'
+import { generateSpanId, generateTraceId } from './ids.ts'
 import { isValidSpanId, isValidTraceId } from './propagation/traceparent.ts'
 import { resolveSpanLimits, type SpanLimits } from './limits.ts'
 import { defaultGetter, defaultSetter, type Getter, type Setter } from './propagation/carrier.ts'
@@ -252,15 +252,13 @@ export class Tracer {
     // on the trace ids we generate (they are fully random).
     const random = parent === undefined ? TraceFlags.RANDOM : parent.traceFlags & TraceFlags.RANDOM
     const kind = options?.kind ?? SpanKind.INTERNAL
-    // A root span's trace id stays bytes in the id pool unless something
-    // needs its hex: a sampler that reads it, or a non-recording span.
-    const rootTraceIdAt = parent === undefined ? takeId(16) : -1
-    const rootTraceIdBytes = parent === undefined ? idPool() : null
+    // A recording root span takes its trace id in its constructor, as words
+    // (see RecordingSpan), unless something needs the hex first: a sampler
+    // that reads it, or a non-recording span.
     let traceId: string | undefined
 
     if (suppressed || pipeline.shutDown) {
-      traceId = traceIdHex(parent, rootTraceIdBytes, rootTraceIdAt)
-      return new NonRecordingSpan(traceId, generateSpanId(), random, parent?.traceState, false)
+      return new NonRecordingSpan(parent?.traceId ?? generateTraceId(), generateSpanId(), random, parent?.traceState, false)
     }
 
     let result: SamplingResult
@@ -268,23 +266,21 @@ export class Tracer {
     if (shortcut !== Shortcut.NONE) {
       result = shortcut === Shortcut.ALWAYS || parent === undefined || (parent.traceFlags & TraceFlags.SAMPLED) !== 0 ? RESULT_SAMPLED : RESULT_DROP
     } else {
-      if (samplerReadsTraceId(pipeline.sampler, parent)) {
-        traceId = traceIdHex(parent, rootTraceIdBytes, rootTraceIdAt)
-      }
+      if (samplerReadsTraceId(pipeline.sampler, parent)) traceId = parent?.traceId ?? generateTraceId()
       result = sample(pipeline.sampler, parent, traceId ?? '', name, kind, options)
     }
     const flags = result.decision === SamplingDecision.RECORD_AND_SAMPLED ? random | TraceFlags.SAMPLED : random
     const traceState = result.traceState ?? parent?.traceState
     if (result.decision === SamplingDecision.DROP || pipeline.processors.length === 0) {
       pipeline.unsampled++
-      traceId ??= traceIdHex(parent, rootTraceIdBytes, rootTraceIdAt)
+      traceId ??= parent?.traceId ?? generateTraceId()
       return new NonRecordingSpan(traceId, generateSpanId(), flags, traceState, false)
     }
     pipeline.started++
 
     // The constructor reads the clock when no start time is given.
     const start = options?.startTime === undefined ? undefined : fromEpochMillis(options.startTime)
-    const span = new RecordingSpan(pipeline, this, this.scope, typeof name === 'string' ? name : String(name), kind, parent, rootTraceIdBytes, rootTraceIdAt, traceId, flags, traceState, start)
+    const span = new RecordingSpan(pipeline, this, this.scope, typeof name === 'string' ? name : String(name), kind, parent, traceId, flags, traceState, start)
     if (options?.attributes !== undefined) span.setAttributes(options.attributes)
     if (result.attributes !== undefined) span.setAttributes(result.attributes)
     if (options?.links !== undefined) for (const link of options.links) span.addLink(link)
@@ -388,11 +384,6 @@ export class Tracer {
   shutdown(): Promise<void> {
     return this.#pipeline.shutdown()
   }
-}
-
-/** The new span's trace id as hex: the parent's, or a root's from its bytes in the id pool. */
-function traceIdHex(parent: SpanContext | undefined, rootBytes: Buffer | null, rootAt: number): string {
-  return parent === undefined ? rootBytes!.toString('hex', rootAt, rootAt + 16) : parent.traceId
 }
 
 function isContext(value: Context | SpanContext): value is Context {

@@ -5,6 +5,7 @@ import { toUnixNanos, toUnixNanosHalves, toUnixNanosString } from '../../clock.t
 import { runWithContext } from '../../context.ts'
 import type { ReadableSpan, Span } from '../../span.ts'
 import { generateTraceId } from '../../ids.ts'
+import { TraceIdRatioSampler } from '../../sampling/ratio.ts'
 import { createTracer } from '../../tracer.ts'
 import { SpanKind, SpanStatusCode, type AttributeValue, type Attributes, type SpanContext } from '../../types.ts'
 import { InMemorySpanExporter } from '../memory.ts'
@@ -288,18 +289,22 @@ describe('encodeProtobuf', () => {
     }
   })
 
-  it('copies generated ids from their bytes, still right after the id pool is replaced many times', () => {
-    // Recording spans keep generated ids as bytes in a 64 KiB pool and
-    // format hex only when read: encode 2,000 spans (roots, local children,
-    // children of a remote parent) before reading most ids, while other ids
-    // use up the pool several times over.
+  it.each([
+    ['the default sampler', undefined],
+    // A sampler that reads the trace id: roots get theirs as hex first.
+    ['a ratio sampler', new TraceIdRatioSampler(1 - 2 ** -40)],
+  ])('writes generated ids from their words, still right after the id pool is refilled many times (%s)', (_, sampler) => {
+    // Recording spans copy generated ids out of a 64 KiB pool that is
+    // refilled in place, and format hex only when read: encode 2,000 spans
+    // (roots, local children, children of a remote parent) before reading
+    // most ids, while other ids use up the pool several times over.
     const exporter = new InMemorySpanExporter()
-    const tracer = createTracer({ env: {}, processors: [new SimpleSpanProcessor(exporter)] })
+    const tracer = createTracer({ env: {}, processors: [new SimpleSpanProcessor(exporter)], ...(sampler !== undefined && { sampler }) })
     const remote = tracer.extract({ traceparent: TRACEPARENT })
     for (let i = 0; i < 500; i++) {
       const root = tracer.startSpan(`root ${i}`)
       // Some ids are read (formatted and cached) at once: the bytes encoded
-      // later must still be these, so a used pool must not be refilled.
+      // later, after refills, must still be these.
       if (i % 50 === 0) void [root.traceId, root.spanId]
       const child = tracer.startSpan(`child ${i}`, { parent: root })
       tracer.startSpan(`grandchild ${i}`, { parent: child }).end()

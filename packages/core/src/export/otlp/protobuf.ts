@@ -11,7 +11,7 @@ import type { Resource } from '../../resource.ts'
 import { RecordingSpan, type ReadableSpan } from '../../span.ts'
 import type { AttributeValue, Attributes, InstrumentationScope } from '../../types.ts'
 import { groupSpans, isInt64, linkFlags, spanFlags, traceStateString } from './mapping.ts'
-import { ProtoWriter, putFixed64, putId, SHORT_STRING, writeKnownUtf8 } from './writer.ts'
+import { ProtoWriter, putFixed64, putSpanId, putTraceId, SHORT_STRING, writeKnownUtf8 } from './writer.ts'
 
 // Tags: (field number << 3) | wire type (0 varint, 1 fixed64, 2 length-delimited, 5 fixed32).
 const REQUEST_RESOURCE_SPANS = 0x0a // ExportTraceServiceRequest.resource_spans = 1
@@ -213,14 +213,15 @@ export function writeSpan(encoder: SpanEncoder, span: ReadableSpan): void {
 }
 
 /**
- * Span fields 1 to 8 of a span made here: ids copied from the id pool (no
+ * Span fields 1 to 8 of a span made here: ids from its 32-bit words (no
  * hex), name, kind and times, written straight into the buffer after one
- * bounds check. A trace state, a parent known only as hex, a long name or
- * an odd kind (all unusual) go through the writer's own methods.
+ * bounds check. A trace state, an id known only as hex, a long name or an
+ * odd kind (all unusual) go through the writer's own methods.
  */
 function writeRecordingHead(w: ProtoWriter, span: RecordingSpan): void {
-  const traceIdBytes = span.traceIdBytes
-  if (traceIdBytes === null) w.hexBytes(SPAN_TRACE_ID, span.traceId)
+  // (Each 8-byte word of a pool's id is non-zero: see RecordingSpan.)
+  const traceWords = (span.traceId0 | span.traceId1) !== 0
+  if (!traceWords) w.hexBytes(SPAN_TRACE_ID, span.traceId)
   const name = span.name
   const shortName = name.length <= SHORT_STRING
   // ids 18 + 10 + 10, name 2 + 3 per unit, kind 2, times 18
@@ -228,16 +229,16 @@ function writeRecordingHead(w: ProtoWriter, span: RecordingSpan): void {
   const buf = w.reserve(60 + (shortName ? 3 * name.length : 0))
   const view = w.dataView
   let p = w.position
-  if (traceIdBytes !== null) p = putId(buf, view, p, SPAN_TRACE_ID, traceIdBytes, span.traceIdAt, 16)
-  p = putId(buf, view, p, SPAN_SPAN_ID, span.spanIdBytes, span.spanIdAt, 8)
-  const parentIdBytes = span.parentIdBytes
+  if (traceWords) p = putTraceId(buf, view, p, SPAN_TRACE_ID, span.traceId0, span.traceId1, span.traceId2, span.traceId3)
+  p = putSpanId(buf, view, p, SPAN_SPAN_ID, span.spanId0, span.spanId1)
+  const parentWords = (span.parentId0 | span.parentId1) !== 0
   // (A kind beyond one varint byte is not a SpanKind, but is written as given.)
-  if (span.traceState !== undefined || (parentIdBytes === null && span.parentSpanId !== undefined) || !shortName || (span.kind & ~0x7f) !== 0) {
+  if (span.traceState !== undefined || (!parentWords && span.parentSpanId !== undefined) || !shortName || (span.kind & ~0x7f) !== 0) {
     w.commit(p)
     writeHeadAfterIds(w, span)
     return
   }
-  if (parentIdBytes !== null) p = putId(buf, view, p, SPAN_PARENT_SPAN_ID, parentIdBytes, span.parentIdAt, 8)
+  if (parentWords) p = putSpanId(buf, view, p, SPAN_PARENT_SPAN_ID, span.parentId0, span.parentId1)
   if (name !== '') {
     buf[p] = SPAN_NAME
     const end = writeKnownUtf8(buf, view, name, p + 2)
@@ -257,7 +258,7 @@ function writeRecordingHead(w: ProtoWriter, span: RecordingSpan): void {
 /** Span fields 3 to 8 (trace state, parent, name, kind, times) through the writer's own methods. */
 function writeHeadAfterIds(w: ProtoWriter, span: ReadableSpan): void {
   writeTraceState(w, SPAN_TRACE_STATE, span.traceState)
-  if (span instanceof RecordingSpan && span.parentIdBytes !== null) w.bytes(SPAN_PARENT_SPAN_ID, span.parentIdBytes, span.parentIdAt, 8)
+  if (span instanceof RecordingSpan && (span.parentId0 | span.parentId1) !== 0) w.spanId(SPAN_PARENT_SPAN_ID, span.parentId0, span.parentId1)
   else writeParentSpanId(w, span.parentSpanId)
   if (span.name !== '') w.string(SPAN_NAME, span.name)
   w.uint32(SPAN_KIND)

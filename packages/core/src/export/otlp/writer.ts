@@ -17,31 +17,12 @@ const TWO_32 = 4294967296
 
 /**
  * A DataView of `buf`'s bytes, to move them four at a time: a 32-bit load
- * and store cost about what a byte's do, so an id or a known string costs a
+ * and store cost about what a byte's do, so a known string costs a
  * quarter of the bounds-checked byte moves. (Little-endian both ways: the
  * bytes keep their order on any machine.)
  */
 function viewOf(buf: Uint8Array): DataView {
   return new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
-}
-
-/**
- * The views of the last two sources bytes were copied from (id pools: a
- * span's ids are in the current pool, a child's trace id may be in the one
- * before), so that a view is made once per 64 KiB pool rather than per span.
- */
-let sourceA: Uint8Array | undefined
-let sourceAView: DataView = EMPTY_VIEW
-let sourceB: Uint8Array | undefined
-let sourceBView: DataView = EMPTY_VIEW
-
-function sourceView(src: Uint8Array): DataView {
-  if (src === sourceA) return sourceAView
-  if (src === sourceB) return sourceBView
-  sourceB = sourceA
-  sourceBView = sourceAView
-  sourceA = src
-  return (sourceAView = viewOf(src))
 }
 
 /**
@@ -138,7 +119,7 @@ export class ProtoWriter {
     return this.#buf
   }
 
-  /** reserve()'s buffer as a DataView, for putId(), putFixed64() and writeKnownUtf8(). */
+  /** reserve()'s buffer as a DataView, for putSpanId(), putTraceId(), putFixed64() and writeKnownUtf8(). */
   get dataView(): DataView {
     return this.#view
   }
@@ -392,13 +373,10 @@ export class ProtoWriter {
     return keyEnd
   }
 
-  /**
-   * A length-delimited bytes field of an id, `n` bytes copied from `src` at
-   * `at`: a span's ids are kept as bytes in the id pool.
-   */
-  bytes(tag: number, src: Uint8Array, at: number, n: 8 | 16): void {
-    this.#ensure(2 + n)
-    this.#pos = putId(this.#buf, this.#view, this.#pos, tag, src, at, n)
+  /** A length-delimited bytes field of a span id kept as two 32-bit words (see putSpanId). */
+  spanId(tag: number, w0: number, w1: number): void {
+    this.#ensure(10)
+    this.#pos = putSpanId(this.#buf, this.#view, this.#pos, tag, w0, w1)
   }
 
   /**
@@ -451,20 +429,28 @@ export function putFixed64(view: DataView, p: number, lo: number, hi: number): n
 }
 
 /**
- * A bytes field (tag, length, and an id of `n` = 8 or 16 bytes copied from
- * `src` at `at`: an id from the id pool) at `p`; returns the end.
+ * A bytes field (tag, length 8, the id) at `p` of a span id kept as two
+ * 32-bit words (ids.ts's idWord(): little-endian both ways, so the bytes
+ * come back in their order); returns the end. Two stores, where a native
+ * copy of 8 bytes costs more than its call.
  */
-export function putId(buf: Buffer, view: DataView, p: number, tag: number, src: Uint8Array, at: number, n: 8 | 16): number {
+export function putSpanId(buf: Buffer, view: DataView, p: number, tag: number, w0: number, w1: number): number {
   buf[p] = tag
-  buf[p + 1] = n
-  p += 2
-  // Words, not src.copy(): a native call costs more than 16 byte moves. (A
-  // loop: written out, the function no longer fits the optimising
-  // compiler's inlining budget of its caller, and the call costs what
-  // unrolling saves.)
-  const from = sourceView(src)
-  for (let i = 0; i < n; i += 4) view.setUint32(p + i, from.getUint32(at + i, true), true)
-  return p + n
+  buf[p + 1] = 8
+  view.setInt32(p + 2, w0, true)
+  view.setInt32(p + 6, w1, true)
+  return p + 10
+}
+
+/** putSpanId() for a trace id: 16 bytes from four words. */
+export function putTraceId(buf: Buffer, view: DataView, p: number, tag: number, w0: number, w1: number, w2: number, w3: number): number {
+  buf[p] = tag
+  buf[p + 1] = 16
+  view.setInt32(p + 2, w0, true)
+  view.setInt32(p + 6, w1, true)
+  view.setInt32(p + 10, w2, true)
+  view.setInt32(p + 14, w3, true)
+  return p + 18
 }
 
 /**

@@ -8,7 +8,7 @@
  * The pool is one buffer, refilled in place when used up: bytes handed out
  * are valid until the next takeId(), so a caller reads them at once (a
  * recording span copies its ids into its own fields as 32-bit words, see
- * idWord()). Why not a fresh pool each time, with spans pointing into it:
+ * idWords). Why not a fresh pool each time, with spans pointing into it:
  * measured in the micro benchmark, a new 64 KiB ArrayBuffer every ~2,700
  * spans cost 90-100 ns a span (fresh pages to fault in, and V8's scavenges
  * sweeping young array buffers took four times as long), a fifth of the whole
@@ -20,15 +20,22 @@ const POOL_SIZE = 65536
  * costs 2-4 ms of a zero-code preload's start-up, before any request.
  */
 let randomFill: ((buf: Buffer) => Buffer) | undefined
-let pool = Buffer.alloc(0)
-let poolView = new DataView(new ArrayBuffer(0))
+/** Allocated with the module (64 KiB), so that idWords never changes; filled when the first id is taken. */
+const pool = Buffer.allocUnsafeSlow(POOL_SIZE)
+/**
+ * The pool as 32-bit words (native byte order: a span's id words go back
+ * out little-endian, which on a big-endian machine swaps each word's bytes,
+ * still random ones), for spans to copy their ids out of: the word at byte
+ * offset `at` is `idWords[at >> 2]`.
+ */
+export const idWords: Int32Array = new Int32Array(pool.buffer, pool.byteOffset, POOL_SIZE >>> 2)
 let offset = POOL_SIZE
 
 /**
  * Reserves `bytes` random bytes (8 for a span id, 16 for a trace id, 24 for
  * both), never an all-zero 8-byte word (an all-zero id is invalid on the
  * wire), and returns where they start in idPool(). Read them (idPool(),
- * idWord()) before the next takeId(): a call may refill the pool.
+ * idWords) before the next takeId(): a call may refill the pool.
  *
  * Nothing is read here. The pool is filled long before its last ids are
  * taken, so on a busy server reading each id (to rule out zeros) missed the
@@ -44,18 +51,9 @@ export function takeId(bytes: 8 | 16 | 24): number {
 }
 
 function refill(): void {
-  if (pool.length === 0) {
-    pool = Buffer.allocUnsafeSlow(POOL_SIZE)
-    poolView = new DataView(pool.buffer, pool.byteOffset, POOL_SIZE)
-  }
   randomFill ??= process.getBuiltinModule('node:crypto').randomFillSync
   nonZeroIds(randomFill(pool))
   offset = 0
-}
-
-/** The pool's 32-bit word at `at` (little-endian, as a signed int: a small integer to V8 on 64-bit builds). */
-export function idWord(at: number): number {
-  return poolView.getInt32(at, true)
 }
 
 /**
@@ -84,7 +82,7 @@ const scratch = Buffer.alloc(16)
 const scratchView = new DataView(scratch.buffer, scratch.byteOffset, 16)
 
 /**
- * The hex of an id kept as 32-bit words (idWord()'s, in order): a span id
+ * The hex of an id kept as 32-bit words (from idWords, in order): a span id
  * from two (`w2`, `w3` unused), a trace id from four.
  */
 export function hexOfWords(length: 8 | 16, w0: number, w1: number, w2: number, w3: number): string {

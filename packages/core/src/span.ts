@@ -1,7 +1,7 @@
 import { cleanAttributeValue, isValidKey, limitAttributes } from './attributes.ts'
 import { fromEpochMillis, now } from './clock.ts'
 import { debug } from './diag.ts'
-import { hexOfWords, idWord, takeId } from './ids.ts'
+import { hexOfWords, idWords, takeId } from './ids.ts'
 import type { SpanLimits } from './limits.ts'
 import type { TraceState } from './propagation/tracestate.ts'
 import type { Resource } from './resource.ts'
@@ -84,7 +84,7 @@ export class RecordingSpan implements Span, ReadableSpan {
   // every span still gets the same hidden class.
 
   /**
-   * The ids as 32-bit words (ids.ts's idWord(), in order), copied out of the
+   * The ids as 32-bit words (ids.ts's idWords, in order), copied out of the
    * id pool when the span starts, so that nothing here points into the pool
    * (it is refilled in place). The hex strings are made on first read: the
    * protobuf encoder writes the words and never needs them. All four trace
@@ -166,15 +166,16 @@ export class RecordingSpan implements Span, ReadableSpan {
     let p1 = 0
     let traceHex: string | undefined
     let parentHex: string | undefined
+    const words = idWords
     let at: number
     if (parent === undefined && rootTraceId === undefined) {
       // A new trace: its id and the span's in one take.
-      at = takeId(24)
-      t0 = idWord(at)
-      t1 = idWord(at + 4)
-      t2 = idWord(at + 8)
-      t3 = idWord(at + 12)
-      at += 16
+      at = takeId(24) >> 2
+      t0 = words[at]!
+      t1 = words[at + 1]!
+      t2 = words[at + 2]!
+      t3 = words[at + 3]!
+      at += 4
     } else {
       if (parent === undefined) {
         traceHex = rootTraceId
@@ -192,14 +193,14 @@ export class RecordingSpan implements Span, ReadableSpan {
         traceHex = parent.traceId
         parentHex = parent.spanId
       }
-      at = takeId(8)
+      at = takeId(8) >> 2
     }
     this.traceId0 = t0
     this.traceId1 = t1
     this.traceId2 = t2
     this.traceId3 = t3
-    this.spanId0 = idWord(at)
-    this.spanId1 = idWord(at + 4)
+    this.spanId0 = words[at]!
+    this.spanId1 = words[at + 1]!
     this.parentId0 = p0
     this.parentId1 = p1
     this.#traceId = traceHex
@@ -255,7 +256,7 @@ export class RecordingSpan implements Span, ReadableSpan {
   }
 
   setAttribute(key: string, value: AttributeValue | undefined): this {
-    return this.#set(key, value, 0)
+    return RecordingSpan.#set(this, key, value, 0)
   }
 
   /**
@@ -264,39 +265,44 @@ export class RecordingSpan implements Span, ReadableSpan {
    * only the ones after them are searched for it.
    */
   setAttributeAfter(known: number, key: string, value: AttributeValue | undefined): this {
-    return this.#set(key, value, known)
+    return RecordingSpan.#set(this, key, value, known)
   }
 
-  #set(key: string, value: AttributeValue | undefined, from: number): this {
-    if (this.ended) return ignoredAfterEnd(this, 'setAttribute')
-    if (value === undefined || !isValidKey(key)) return this
-    const limits = this.#pipeline.limits
+  /**
+   * Static, not an instance method: a private instance method would give
+   * every span a brand (one more field, and constructor bytecode that kept
+   * it from being inlined into startSpan).
+   */
+  static #set<T extends RecordingSpan>(span: T, key: string, value: AttributeValue | undefined, from: number): T {
+    if (span.ended) return ignoredAfterEnd(span, 'setAttribute')
+    if (value === undefined || !isValidKey(key)) return span
+    const limits = span.#pipeline.limits
     const clean = cleanAttributeValue(value, limits.attributeValueLengthLimit)
     if (clean === undefined) {
-      debug('attribute %s on span %s dropped: unsupported value type', key, this.name)
-      return this
+      debug('attribute %s on span %s dropped: unsupported value type', key, span.name)
+      return span
     }
-    let keys = this.attributeKeys
-    let values = this.attributeValues
+    let keys = span.attributeKeys
+    let values = span.attributeValues
     if (keys === null || values === null) {
-      keys = this.attributeKeys = []
-      values = this.attributeValues = []
+      keys = span.attributeKeys = []
+      values = span.attributeValues = []
     }
-    this.#attributes = null
+    span.#attributes = null
     for (let i = from; i < keys.length; i++) {
       if (keys[i] === key) {
         // Updating an existing key never counts against the limit.
         values[i] = clean
-        return this
+        return span
       }
     }
     if (keys.length >= limits.attributeCountLimit) {
-      this.droppedAttributesCount++
-      return this
+      span.droppedAttributesCount++
+      return span
     }
     keys.push(key)
     values.push(clean)
-    return this
+    return span
   }
 
   /**

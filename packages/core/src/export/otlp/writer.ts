@@ -430,9 +430,9 @@ export function putFixed64(view: DataView, p: number, lo: number, hi: number): n
 
 /**
  * A bytes field (tag, length 8, the id) at `p` of a span id kept as two
- * 32-bit words (ids.ts's idWord(): little-endian both ways, so the bytes
- * come back in their order); returns the end. Two stores, where a native
- * copy of 8 bytes costs more than its call.
+ * 32-bit words (see ids.ts's idWords), written little-endian as hexOfWords()
+ * writes them, so the wire and the hex agree; returns the end. Two stores,
+ * where a native copy of 8 bytes costs more than its call.
  */
 export function putSpanId(buf: Buffer, view: DataView, p: number, tag: number, w0: number, w1: number): number {
   buf[p] = tag

@@ -20,7 +20,11 @@ const POOL_SIZE = 65536
  * costs 2-4 ms of a zero-code preload's start-up, before any request.
  */
 let randomFill: ((buf: Buffer) => Buffer) | undefined
-/** Allocated with the module (64 KiB), so that idWords never changes; filled when the first id is taken. */
+/**
+ * Allocated with the module (64 KiB), so that idWords never changes; filled
+ * when the first id is taken. Memory of its own (not a slice of Node's shared
+ * pool): aligned, as idWords and nonZeroIds' view of it need.
+ */
 const pool = Buffer.allocUnsafeSlow(POOL_SIZE)
 /**
  * The pool as 32-bit words (native byte order: a span's id words go back

@@ -258,7 +258,7 @@ export class Tracer {
     let traceId: string | undefined
 
     if (suppressed || pipeline.shutDown) {
-      return new NonRecordingSpan(parent?.traceId ?? generateTraceId(), generateSpanId(), random, parent?.traceState, false)
+      return new NonRecordingSpan(traceIdHex(parent), generateSpanId(), random, parent?.traceState, false)
     }
 
     let result: SamplingResult
@@ -266,14 +266,14 @@ export class Tracer {
     if (shortcut !== Shortcut.NONE) {
       result = shortcut === Shortcut.ALWAYS || parent === undefined || (parent.traceFlags & TraceFlags.SAMPLED) !== 0 ? RESULT_SAMPLED : RESULT_DROP
     } else {
-      if (samplerReadsTraceId(pipeline.sampler, parent)) traceId = parent?.traceId ?? generateTraceId()
+      if (samplerReadsTraceId(pipeline.sampler, parent)) traceId = traceIdHex(parent)
       result = sample(pipeline.sampler, parent, traceId ?? '', name, kind, options)
     }
     const flags = result.decision === SamplingDecision.RECORD_AND_SAMPLED ? random | TraceFlags.SAMPLED : random
     const traceState = result.traceState ?? parent?.traceState
     if (result.decision === SamplingDecision.DROP || pipeline.processors.length === 0) {
       pipeline.unsampled++
-      traceId ??= parent?.traceId ?? generateTraceId()
+      traceId ??= traceIdHex(parent)
       return new NonRecordingSpan(traceId, generateSpanId(), flags, traceState, false)
     }
     pipeline.started++
@@ -384,6 +384,11 @@ export class Tracer {
   shutdown(): Promise<void> {
     return this.#pipeline.shutdown()
   }
+}
+
+/** The new span's trace id as hex: its parent's, or a new one for a root. */
+function traceIdHex(parent: SpanContext | undefined): string {
+  return parent === undefined ? generateTraceId() : parent.traceId
 }
 
 function isContext(value: Context | SpanContext): value is Context {

@@ -1,6 +1,6 @@
 import { cleanAttributeValue, isValidKey, limitAttributes } from './attributes.ts'
 import { fromEpochMillis, now } from './clock.ts'
-import { debug } from './diag.ts'
+import { debug, warnOnce } from './diag.ts'
 import { hexOfWords, idWords, takeId } from './ids.ts'
 import type { SpanLimits } from './limits.ts'
 import type { TraceState } from './propagation/tracestate.ts'
@@ -61,6 +61,16 @@ export interface ReadableSpan extends SpanContext {
   readonly resource: Resource
   readonly scope: InstrumentationScope
   readonly ended: boolean
+}
+
+/**
+ * Internal (http/server.ts): what computes a span's attributes later, when
+ * they are first needed, rather than when the span starts. See
+ * RecordingSpan#deferAttributes.
+ */
+export interface AttributeSource {
+  /** Gives `span` its attributes, with adoptAttributes(keys, values, true). Called at most once. */
+  addAttributes(span: RecordingSpan): void
 }
 
 /** What a recording span needs from the tracer that made it. */
@@ -133,6 +143,8 @@ export class RecordingSpan implements Span, ReadableSpan {
   declare statusMessage: string | undefined
   declare ended: boolean
   readonly #pipeline: SpanPipeline
+  /** Attributes still to be computed (see deferAttributes); null once they are, or when there are none. */
+  #source: AttributeSource | null
 
   /**
    * Made by Tracer#startSpan, not by user code. A root span takes its trace
@@ -227,6 +239,7 @@ export class RecordingSpan implements Span, ReadableSpan {
     this.statusCode = SpanStatusCode.UNSET
     this.statusMessage = undefined
     this.ended = false
+    this.#source = null
   }
 
   get traceId(): string {
@@ -275,6 +288,8 @@ export class RecordingSpan implements Span, ReadableSpan {
    */
   static #set<T extends RecordingSpan>(span: T, key: string, value: AttributeValue | undefined, from: number): T {
     if (span.ended) return ignoredAfterEnd(span, 'setAttribute')
+    // Deferred attributes first: they come before any set after them, as if set at the start.
+    if (span.#source !== null) span.resolveAttributes()
     if (value === undefined || !isValidKey(key)) return span
     const limits = span.#pipeline.limits
     const clean = cleanAttributeValue(value, limits.attributeValueLengthLimit)
@@ -313,10 +328,12 @@ export class RecordingSpan implements Span, ReadableSpan {
    * setAttribute() call per attribute (checks, a duplicate scan) cost a
    * quarter of a microsecond per request. Limits apply as in setAttribute().
    * Returns false, having done nothing, if the span already has attributes
-   * (a sampler gave it some) or has ended: the caller then sets them one by one.
+   * (a sampler gave it some), has some deferred, or has ended: the caller
+   * then sets them one by one. `late`: the deferred attributes of an
+   * AttributeSource, which may come after the span ended.
    */
-  adoptAttributes(keys: string[], values: Array<string | number>): boolean {
-    if (this.ended || this.attributeKeys !== null) return false
+  adoptAttributes(keys: string[], values: Array<string | number>, late?: boolean): boolean {
+    if ((this.ended && late !== true) || this.attributeKeys !== null || this.#source !== null) return false
     const limits = this.#pipeline.limits
     const maxLength = limits.attributeValueLengthLimit
     if (maxLength !== Infinity) {
@@ -337,6 +354,45 @@ export class RecordingSpan implements Span, ReadableSpan {
     return true
   }
 
+  /**
+   * Internal (the HTTP semantics in http/server.ts): the span's first
+   * attributes are to come from `source`, asked for them only when they are
+   * first needed: when something reads or sets the span's attributes, or when
+   * an exporter encodes the span (in a batch, a few dozen spans at a time,
+   * off the request's path and with the encoder's code hot in the CPU's
+   * caches). The source must keep what it needs for that (not the request:
+   * that would keep request and response objects alive until then), and may
+   * add at most `count` attributes. Returns false, having done nothing, when
+   * the span cannot wait for them: it has attributes already (a sampler's),
+   * has ended, or its count limit is below `count` (deferred attributes must
+   * never change droppedAttributesCount, which readers take as final). The
+   * caller then sets them now.
+   */
+  deferAttributes(source: AttributeSource, count: number): boolean {
+    if (this.ended || this.attributeKeys !== null || this.#source !== null || this.#pipeline.limits.attributeCountLimit < count) return false
+    this.#source = source
+    return true
+  }
+
+  /**
+   * Computes the attributes deferAttributes() left for later, if any are
+   * still to come. What reads attributeKeys and attributeValues directly
+   * (the protobuf encoder) calls this first; `attributes`, setAttribute() and
+   * the like call it themselves. A source that throws (a bug of ours) leaves
+   * the span without those attributes rather than losing it or reaching the app.
+   */
+  resolveAttributes(): void {
+    const source = this.#source
+    if (source === null) return
+    this.#source = null
+    try {
+      source.addAttributes(this)
+    } catch (err) {
+      warnOnce('SPANLINE_ATTRIBUTES_FAILED', `a span's attributes could not be computed (${err instanceof Error ? err.message : String(err)}); the span goes without them. NODE_DEBUG=spanline shows more`)
+      debug('computing the attributes of span %s threw: %o', this.name, err)
+    }
+  }
+
   /** Attributes this span keeps at most (its tracer's span limits). */
   get attributeCountLimit(): number {
     return this.#pipeline.limits.attributeCountLimit
@@ -344,6 +400,7 @@ export class RecordingSpan implements Span, ReadableSpan {
 
   /** The attributes as an object (null when there are none), made on first read after a change. */
   get attributes(): Attributes | null {
+    if (this.#source !== null) this.resolveAttributes()
     if (this.#attributes !== null) return this.#attributes
     const keys = this.attributeKeys
     const values = this.attributeValues

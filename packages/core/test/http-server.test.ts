@@ -384,6 +384,160 @@ describe('traceRequests: a plain node:http server', () => {
   })
 })
 
+describe('a SERVER span\'s HTTP attributes, made when first needed', () => {
+  // The request's attributes are made from what start() kept, when something
+  // first reads or sets them, or when the exporter encodes the span.
+  const names = (span: RecordingSpan): string[] => {
+    span.resolveAttributes()
+    return span.attributeKeys ?? []
+  }
+
+  it('read during the request they are the request\'s; exported, the route, status code and error type follow', async () => {
+    const { tracer, exporter } = memoryTracer()
+    const tracing = new HttpServerTracing({ tracer })
+    let during: Record<string, unknown> | null = null
+    const server = createServer((req, res) => runWithContext(tracing.start(req, res), () => {
+      tracing.setRoute(req, '/items/:id')
+      during = { ...(getServerSpan(req) as RecordingSpan).attributes }
+      res.statusCode = 502
+      res.end()
+    }))
+    const port = await listen(server)
+    await fetch(`http://127.0.0.1:${port}/items/3?x=1`, { headers: { 'user-agent': 'probe/1' } })
+    const [span] = await exporter.waitForSpans(1)
+    server.close()
+    expect(during).toMatchObject({ 'http.request.method': 'GET', 'url.path': '/items/3', 'url.query': 'x=1', 'user_agent.original': 'probe/1', 'url.scheme': 'http' })
+    expect(during).not.toHaveProperty('http.route')
+    expect(during).not.toHaveProperty('http.response.status_code')
+    const keys = names(span as RecordingSpan)
+    expect(new Set(keys).size).toBe(keys.length)
+    expect(keys.slice(-3)).toEqual(['http.route', 'http.response.status_code', 'error.type'])
+    expect(span!.attributes).toMatchObject({ 'url.path': '/items/3', 'http.route': '/items/:id', 'http.response.status_code': 502, 'error.type': '502' })
+  })
+
+  it('waits for the exporter: none are made on the request\'s path, and the OTLP body has them all, the same as made at once', async () => {
+    const bodies: Buffer[] = []
+    const exporter = {
+      export: () => Promise.reject(new Error('export() called')),
+      exportProtobuf: (body: Buffer) => {
+        bodies.push(Buffer.from(body))
+        return Promise.resolve({ ok: true as const })
+      },
+      shutdown: async () => {},
+    }
+    const { BatchSpanProcessor, createTracer, decodeTraceRequest } = await import('../src/index.ts').then(async (m) => ({ ...m, ...(await import('../src/testing.ts')) }))
+    const tracer = createTracer({ env: {}, serviceName: 'late', processors: [new BatchSpanProcessor(exporter, { env: {}, scheduledDelayMillis: 60_000 })] })
+    const tracing = new HttpServerTracing({ tracer })
+    // The same request, its attributes made at once (a hook sets one at the start).
+    const eager = new HttpServerTracing({ tracer, requestHook: (span) => span.setAttribute('app.eager', true) })
+    const ended: RecordingSpan[] = []
+    const server = createServer((req, res) => {
+      const which = req.url!.startsWith('/eager') ? eager : tracing
+      runWithContext(which.start(req, res), () => {
+        which.setRoute(req, '/:kind/:id')
+        ended.push(getServerSpan(req) as RecordingSpan)
+        res.end('ok')
+      })
+    })
+    const port = await listen(server)
+    await fetch(`http://127.0.0.1:${port}/late/1?sig=secret`, { headers: { 'x-forwarded-proto': 'https', 'x-forwarded-for': '203.0.113.9' } })
+    await fetch(`http://127.0.0.1:${port}/eager/1?sig=secret`, { headers: { 'x-forwarded-proto': 'https', 'x-forwarded-for': '203.0.113.9' } })
+    server.close()
+    expect(ended[0]!.ended).toBe(true)
+    expect(ended[0]!.attributeKeys).toBeNull() // still deferred: nothing read them
+    expect(ended[1]!.attributeKeys).not.toBeNull()
+    await tracer.forceFlush()
+    type Decoded = { resourceSpans: Array<{ scopeSpans: Array<{ spans: Array<{ name: string; attributes: Array<{ key: string; value: Record<string, unknown> }> }> }> }> }
+    const spans = bodies.flatMap((b) => (decodeTraceRequest(b) as unknown as Decoded).resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans)))
+    expect(spans.map((s) => s.name)).toEqual(['GET /:kind/:id', 'GET /:kind/:id'])
+    const [late, now] = spans.map((s) => Object.fromEntries(s.attributes.map((a) => [a.key, Object.values(a.value)[0]])))
+    expect(late).toMatchObject({ 'url.scheme': 'https', 'client.address': '203.0.113.9', 'url.path': '/late/1', 'url.query': 'sig=REDACTED', 'http.route': '/:kind/:id', 'http.response.status_code': '200' })
+    const { 'app.eager': _flag, ...nowRest } = now!
+    expect({ ...late, 'url.path': '/eager/1' }).toEqual({ ...nowRest, 'network.peer.port': late!['network.peer.port'] })
+  })
+
+  it('an attribute the app sets during the request comes after the request\'s own, the route and status code once after it', async () => {
+    const { tracer, exporter } = memoryTracer()
+    const server = createServer(traceRequests((req, res) => {
+      getServerSpan(req)!.setAttribute('app.user', 'u1').setAttribute('url.path', '/rewritten')
+      setServerRoute(req, '/users/:id')
+      res.end()
+    }, { tracer }))
+    const port = await listen(server)
+    await fetch(`http://127.0.0.1:${port}/users/7`)
+    const [span] = await exporter.waitForSpans(1)
+    server.close()
+    const keys = names(span as RecordingSpan)
+    expect(new Set(keys).size).toBe(keys.length)
+    expect(keys.indexOf('app.user')).toBeGreaterThan(keys.indexOf('url.path'))
+    expect(keys.slice(-2)).toEqual(['http.route', 'http.response.status_code'])
+    expect(span!.attributes).toMatchObject({ 'app.user': 'u1', 'url.path': '/rewritten', 'http.route': '/users/:id', 'http.response.status_code': 200 })
+  })
+
+  it('a span the app ended itself keeps the request\'s attributes, and gets no route or status code after its end', async () => {
+    const { tracer, exporter } = memoryTracer()
+    const server = createServer(traceRequests((req, res) => {
+      setServerRoute(req, '/early')
+      getServerSpan(req)!.end()
+      res.end()
+    }, { tracer }))
+    const port = await listen(server)
+    await fetch(`http://127.0.0.1:${port}/early?q=1`)
+    const [span] = await exporter.waitForSpans(1)
+    // The response's end comes after the export of the span.
+    await new Promise((r) => setTimeout(r, 20))
+    server.close()
+    expect(span!.attributes).toMatchObject({ 'url.path': '/early', 'url.query': 'q=1', 'http.request.method': 'GET' })
+    expect(span!.attributes).not.toHaveProperty('http.route')
+    expect(span!.attributes).not.toHaveProperty('http.response.status_code')
+  })
+
+  it('hooks and captured headers see the finished attributes, in the same order as ever', async () => {
+    const { tracer, exporter } = memoryTracer()
+    let atHook: Record<string, unknown> | null = null
+    const server = createServer(traceRequests((req, res) => {
+      setServerRoute(req, '/h')
+      res.setHeader('x-served-by', 'a')
+      res.end()
+    }, { tracer, captureHeaders: { response: ['x-served-by'] }, responseHook: (span) => { atHook = { ...(span as RecordingSpan).attributes } } }))
+    const port = await listen(server)
+    await fetch(`http://127.0.0.1:${port}/h`)
+    const [span] = await exporter.waitForSpans(1)
+    server.close()
+    expect(atHook).toMatchObject({ 'http.route': '/h', 'http.response.status_code': 200, 'http.response.header.x-served-by': ['a'] })
+    const keys = names(span as RecordingSpan)
+    expect(keys.slice(-3)).toEqual(['http.route', 'http.response.status_code', 'http.response.header.x-served-by'])
+  })
+
+  it('keeps neither the request nor the response alive while it waits', async () => {
+    const { setFlagsFromString } = await import('node:v8')
+    const { runInNewContext } = await import('node:vm')
+    setFlagsFromString('--expose-gc')
+    const gc = runInNewContext('gc') as () => void
+    const held: RecordingSpan[] = []
+    const { createTracer } = await import('../src/index.ts')
+    const tracer = createTracer({ env: {}, processors: [{ onStart() {}, onEnd: (span) => void held.push(span as RecordingSpan), forceFlush: async () => {}, shutdown: async () => {} }] })
+    let req: WeakRef<IncomingMessage> | undefined
+    let res: WeakRef<ServerResponse> | undefined
+    const server = createServer(traceRequests((rq, rs) => {
+      req = new WeakRef(rq)
+      res = new WeakRef(rs)
+      rs.end('ok')
+    }, { tracer }))
+    const port = await listen(server)
+    await fetch(`http://127.0.0.1:${port}/gone`, { headers: { connection: 'close' } })
+    await new Promise<void>((r) => server.close(() => r()))
+    for (let i = 0; i < 5 && (req!.deref() !== undefined || res!.deref() !== undefined); i++) {
+      await new Promise((r) => setImmediate(r))
+      gc()
+    }
+    expect(held[0]!.attributeKeys).toBeNull()
+    expect(req!.deref()).toBeUndefined()
+    expect(res!.deref()).toBeUndefined()
+    expect(held[0]!.attributes).toMatchObject({ 'url.path': '/gone', 'http.response.status_code': 200 })
+  })
+})
+
 describe('tracer resolution for the HTTP layer', () => {
   it('accepts tracer options instead of a tracer', async () => {
     const { exporter } = memoryTracer()

@@ -26,7 +26,7 @@ import {
   ATTR_USER_AGENT_ORIGINAL,
   DEFAULT_KNOWN_METHODS,
 } from '../semconv.ts'
-import { exceptionType, RecordingSpan, type Span } from '../span.ts'
+import { exceptionType, RecordingSpan, type AttributeSource, type Span } from '../span.ts'
 import { createTracer, ensureGlobalTracer, type Tracer, type TracerOptions } from '../tracer.ts'
 import { SpanKind, SpanStatusCode } from '../types.ts'
 import { firstForwardedFor, firstHeaderToken, nodeAddress, parseForwarded, parseHostPort } from './forwarded.ts'
@@ -68,20 +68,44 @@ const OPTION_NAMES = ['tracer', 'ignore', 'captureHeaders', 'sensitiveQueryParam
  * The state of one traced request, shared by every layer that touches it (the
  * node:http helper or zero-code preload that started the span, and the
  * framework adapter that knows the route): one SERVER span per request.
+ *
+ * It is also where the span's HTTP attributes come from (an AttributeSource):
+ * what they are made of is kept here when the request starts and ends, and
+ * they are made when first needed, usually when the exporter encodes the
+ * span with a few dozen others (see RecordingSpan#deferAttributes). Kept:
+ * strings and numbers read from the request, its headers object and the
+ * connection's peer; never the request or response themselves, which would
+ * then outlive the response.
  */
-class ServerRequestState {
+class ServerRequestState implements AttributeSource {
   // Assigned in the constructor only (see RecordingSpan): one per request.
   // But for one real field: see Context (#onResponseFinish checks instanceof).
   readonly span: Span
   declare readonly context: Context
   declare readonly owner: HttpServerTracing
   declare readonly method: string
+  /** The method as the request had it (differs from `method` for one not known: `_OTHER`). */
+  declare readonly rawMethod: string
+  declare readonly headers: IncomingHttpHeaders
+  /** The request target (path and query) and where its `?` is (-1: none). */
+  declare readonly target: string
+  declare readonly queryAt: number
+  declare readonly path: string
+  declare readonly httpVersion: string
+  /** Whether the connection is TLS (the scheme when no proxy header says otherwise). */
+  declare readonly encrypted: boolean
+  declare readonly peer: Peer | undefined
   declare route: string | undefined
   /** Asked for the route when the span ends, if none was set: routeSource(routeArg) (see setRouteSource). */
   declare routeSource: ((arg: never) => string | undefined) | undefined
   declare routeArg: unknown
   declare error: unknown
   declare hasError: boolean
+  /** The response's status code (undefined: none was sent) and `error.type`, once the request finished. */
+  declare status: number | undefined
+  declare errorType: string | undefined
+  /** 0: the attributes are deferred; 1: deferred, and the request has finished (route and status known); 2: set on the span. */
+  declare phase: number
   /**
    * How many attributes the span had once the request's own were set (0
    * when they were not handed over in one step): none of them is one that
@@ -94,22 +118,52 @@ class ServerRequestState {
   /** The next open request on the same connection (pipelining). */
   declare next: ServerRequestState | null
 
-  constructor(span: Span, context: Context, owner: HttpServerTracing, method: string) {
+  constructor(span: Span, context: Context, owner: HttpServerTracing, method: string, rawMethod: string, headers: IncomingHttpHeaders,
+    target: string, queryAt: number, path: string, httpVersion: string, encrypted: boolean, peer: Peer | undefined) {
     this.span = span
     this.context = context
     this.owner = owner
     this.method = method
+    this.rawMethod = rawMethod
+    this.headers = headers
+    this.target = target
+    this.queryAt = queryAt
+    this.path = path
+    this.httpVersion = httpVersion
+    this.encrypted = encrypted
+    this.peer = peer
     this.route = undefined
     this.routeSource = undefined
     this.routeArg = undefined
     this.error = undefined
     this.hasError = false
+    this.status = undefined
+    this.errorType = undefined
+    this.phase = SET
     this.known = 0
     this.req = undefined
     this.res = undefined
     this.next = null
   }
+
+  addAttributes(span: RecordingSpan): void {
+    addRequestAttributes(this, span)
+  }
 }
+
+/** ServerRequestState#phase */
+const DEFERRED = 0
+const DEFERRED_FINISHED = 1
+const SET = 2
+/**
+ * The most attributes a request's span gets from here: 12 of the request,
+ * and the route, status code and error type. Deferred only below the span's
+ * count limit, so that none is ever dropped late.
+ */
+const MAX_ATTRIBUTES = 15
+
+/** HttpServerTracing's #addAttributes, for ServerRequestState (set in its static block). */
+let addRequestAttributes: (state: ServerRequestState, span: RecordingSpan) => void
 
 /**
  * Each traced request carries its state under a Symbol.for() key, so every
@@ -227,9 +281,12 @@ export class HttpServerTracing {
     // Not kept: it would hold the last request's context alive.
     spanOptions.parent = ROOT_CONTEXT
     const context = parent.withSpan(span)
-    const state = new ServerRequestState(span, context, this, method)
+    const recording = span.isRecording()
+    const socket = req.socket as (OpenSocket & PeerSocket) | null
+    const state = new ServerRequestState(span, context, this, method, raw, headers, target, q, path, req.httpVersion,
+      (socket as TLSSocket | null)?.encrypted === true, recording ? peerOf(socket) : undefined)
     ;(req as TracedRequest)[kState] = state
-    if (span.isRecording()) {
+    if (recording) {
       // res.writeHead(status, headers) (Fastify, many frameworks) writes its
       // headers without storing them unless the response already has a header
       // store; making one here merges them into it (the bytes on the wire are
@@ -238,9 +295,18 @@ export class HttpServerTracing {
         res.setHeader(PRIMING_HEADER, '')
         res.removeHeader(PRIMING_HEADER)
       }
-      state.known = this.#setRequestAttributes(span, req, headers, method, raw, path, q === -1 ? undefined : target.slice(q + 1))
+      // The attributes wait for the exporter (see ServerRequestState), unless
+      // request headers are to be captured (read now: the request's own
+      // values) or the span cannot wait.
+      if (this.#requestHeaders.length === 0 && span instanceof RecordingSpan && span.deferAttributes(state, MAX_ATTRIBUTES)) state.phase = DEFERRED
+      else {
+        this.#addAttributes(state, span, false)
+        for (const name of this.#requestHeaders) {
+          const distinct = req.headersDistinct[name]
+          if (distinct !== undefined) span.setAttribute(ATTR_HTTP_REQUEST_HEADER_PREFIX + name, distinct)
+        }
+      }
       if (this.#requestHook !== undefined) callHook('requestHook', this.#requestHook, span, req)
-      const socket = req.socket as OpenSocket | null
       if (socket !== null && drivenByNodeServer(res)) {
         if (!subscribed) {
           subscribed = true
@@ -260,28 +326,37 @@ export class HttpServerTracing {
     return context
   }
 
+  static {
+    addRequestAttributes = (state, span) => state.owner.#addAttributes(state, span, true)
+  }
+
   /**
-   * Sets the request's attributes. The order is for the protobuf encoder,
-   * which copies each run of attributes equal to the previous span's in one
-   * go (see writeSpanAttributes): those that are the same from one request
-   * to the next (method, scheme, host, protocol) first, then those of the
-   * client (address, user agent), then the request's own (path, query) and
-   * the peer port, so that only the last few split the run. (The route and
-   * status code, set at the end, come after them: a second run.)
+   * Sets the span's HTTP attributes from the request's state: the request's
+   * own, and once the request finished with its attributes deferred, the
+   * route, status code and error type as well (otherwise #finish sets those).
+   * The order is for the protobuf encoder, which copies each run of
+   * attributes equal to the previous span's in one go (see
+   * writeSpanAttributes): those that are the same from one request to the
+   * next (method, scheme, host, protocol) first, then those of the client
+   * (address, user agent), then the request's own (path, query) and the peer
+   * port, so that only the last few split the run. (The route and status
+   * code come after them: a second run.)
    */
-  #setRequestAttributes(span: Span, req: IncomingMessage, headers: IncomingHttpHeaders, method: string, raw: string, path: string, query: string | undefined): number {
+  #addAttributes(state: ServerRequestState, span: Span, late: boolean): void {
+    const finished = state.phase === DEFERRED_FINISHED
+    state.phase = SET
+    const { headers, method } = state
     // Collected first and handed over in one step (see RecordingSpan#adoptAttributes).
     const keys: string[] = [ATTR_HTTP_REQUEST_METHOD]
     const values: Array<string | number> = [method]
-    if (method !== raw) {
+    if (method !== state.rawMethod) {
       keys.push(ATTR_HTTP_REQUEST_METHOD_ORIGINAL)
-      values.push(raw)
+      values.push(state.rawMethod)
     }
-    const socket = req.socket
+    const peer = state.peer
     // Proxies first: Forwarded (RFC 7239), then the X-Forwarded-* family, then the connection.
     const forwarded = headers.forwarded === undefined ? undefined : parseForwarded(headers.forwarded)
-    const scheme = forwarded?.proto ?? validScheme(firstHeaderToken(headers['x-forwarded-proto'])) ??
-      ((socket as TLSSocket | null)?.encrypted === true ? 'https' : 'http')
+    const scheme = forwarded?.proto ?? validScheme(firstHeaderToken(headers['x-forwarded-proto'])) ?? (state.encrypted ? 'https' : 'http')
     keys.push(ATTR_URL_SCHEME)
     values.push(scheme)
     // Each source in turn: a malformed X-Forwarded-Host falls back to Host.
@@ -298,9 +373,9 @@ export class HttpServerTracing {
     // The conventions write "2" for HTTP/2, "1.1" for HTTP/1.1. A constant
     // for 1.1: Node makes httpVersion a new string per request, and the
     // encoder compares each value with the previous span's (see writeSpanAttributes).
+    const version = state.httpVersion
     keys.push(ATTR_NETWORK_PROTOCOL_VERSION)
-    values.push(req.httpVersionMajor === 2 ? '2' : req.httpVersionMajor === 1 && req.httpVersionMinor === 1 ? '1.1' : req.httpVersion)
-    const peer = peerOf(socket as PeerSocket | null | undefined)
+    values.push(version === '1.1' ? '1.1' : version === '2.0' ? '2' : version)
     const forwardedFor = forwarded?.for ?? firstForwardedFor(headers['x-forwarded-for'])
     const client = forwardedFor === undefined ? peer?.address : nodeAddress(forwardedFor)
     if (client !== undefined) {
@@ -317,29 +392,39 @@ export class HttpServerTracing {
       values.push(ua)
     }
     keys.push(ATTR_URL_PATH)
-    values.push(path)
-    if (query !== undefined) {
+    values.push(state.path)
+    if (state.queryAt !== -1) {
       keys.push(ATTR_URL_QUERY)
-      values.push(redactQuery(query, this.#sensitive))
+      values.push(redactQuery(state.target.slice(state.queryAt + 1), this.#sensitive))
     }
     if (peer?.port !== undefined) {
       keys.push(ATTR_NETWORK_PEER_PORT)
       values.push(peer.port)
     }
-    if (span instanceof RecordingSpan && keys.length + 2 > span.attributeCountLimit) {
+    const own = keys.length
+    if (finished) {
+      // Deferred until now: the end of the request's attributes, as #finish would set them.
+      if (state.route !== undefined) {
+        keys.push(ATTR_HTTP_ROUTE)
+        values.push(state.route)
+      }
+      if (state.status !== undefined) {
+        keys.push(ATTR_HTTP_RESPONSE_STATUS_CODE)
+        values.push(state.status)
+      }
+      if (state.errorType !== undefined) {
+        keys.push(ATTR_ERROR_TYPE)
+        values.push(state.errorType)
+      }
+    }
+    if (!finished && span instanceof RecordingSpan && keys.length + 2 > span.attributeCountLimit) {
       // Rare: a count limit too low for them all (and the route and status
       // code). Then those the conventions require go first, rather than
-      // those that merely encode better.
+      // those that merely encode better. (Never when deferred: see MAX_ATTRIBUTES.)
       byImportance(keys, values)
     }
-    let known = 0
-    if (span instanceof RecordingSpan && span.adoptAttributes(keys, values)) known = span.attributeKeys!.length
+    if (span instanceof RecordingSpan && span.adoptAttributes(keys, values, late)) state.known = Math.min(own, span.attributeKeys!.length)
     else for (let i = 0; i < keys.length; i++) span.setAttribute(keys[i]!, values[i])
-    for (const name of this.#requestHeaders) {
-      const distinct = req.headersDistinct[name]
-      if (distinct !== undefined) span.setAttribute(ATTR_HTTP_REQUEST_HEADER_PREFIX + name, distinct)
-    }
-    return known
   }
 
   /** The route template once the router matched; see setServerRoute(). */
@@ -410,6 +495,10 @@ export class HttpServerTracing {
   static #end(req: IncomingMessage, res: ServerResponse, state: ServerRequestState, aborted: boolean): void {
     // Not `delete`: that would turn every request object into a slow dictionary.
     ;(req as TracedRequest)[kState] = undefined
+    // The state may outlive the response (it makes the span's attributes
+    // later): it must not keep the request and response alive.
+    state.req = undefined
+    state.res = undefined
     try {
       state.owner.#finish(req, res, state, aborted)
     } catch (err) {
@@ -426,10 +515,9 @@ export class HttpServerTracing {
       const answer = callHook('route source', state.routeSource, state.routeArg as never)
       if (typeof answer === 'string' && answer !== '') route = answer
     }
-    // The route and status code (and error type) are never among the request's
-    // own attributes: only those set after them are searched for a duplicate.
-    const known = state.known
-    if (route !== undefined) setLater(span, known, ATTR_HTTP_ROUTE, route)
+    // Not kept for the deferred attributes: the argument is a framework's per-request object.
+    state.routeSource = undefined
+    state.routeArg = undefined
     let name: string
     if (this.#spanNameHook !== undefined) {
       name = callHook('spanNameHook', this.#spanNameHook, req, route) ?? defaultName(state.method, route)
@@ -438,16 +526,30 @@ export class HttpServerTracing {
     // Aborted: the client went away (or the socket failed) before the whole
     // response was handed to the OS.
     const status = res.headersSent || !aborted ? res.statusCode : undefined
-    if (status !== undefined) setLater(span, known, ATTR_HTTP_RESPONSE_STATUS_CODE, status)
     let errorType: string | undefined
     if (state.hasError && (status === undefined || status >= 500)) errorType = exceptionType(state.error)
     else if (status !== undefined && status >= 500) errorType = String(status)
     else if (aborted) errorType = 'aborted'
-    if (errorType !== undefined) {
-      span.setAttribute(ATTR_ERROR_TYPE, errorType)
-      // 5xx, or an exception or abort before a response: Error. 4xx stays unset on servers.
-      span.setStatus(SpanStatusCode.ERROR, aborted && status === undefined ? 'request aborted before the response was sent' : undefined)
+    if (state.phase === DEFERRED) {
+      // Kept for when the attributes are made; not once the app ended the
+      // span itself (attributes set after its end are ignored, as below).
+      if (!(span as RecordingSpan).ended) {
+        state.route = route
+        state.status = status
+        state.errorType = errorType
+        state.phase = DEFERRED_FINISHED
+      }
+    } else {
+      // The route and status code (and error type) are never among the request's
+      // own attributes: only those set after them are searched for a duplicate.
+      const known = state.known
+      if (route !== undefined) setLater(span, known, ATTR_HTTP_ROUTE, route)
+      if (status !== undefined) setLater(span, known, ATTR_HTTP_RESPONSE_STATUS_CODE, status)
+      if (errorType !== undefined) span.setAttribute(ATTR_ERROR_TYPE, errorType)
     }
+    // 5xx, or an exception or abort before a response: Error. 4xx stays unset on servers.
+    if (errorType !== undefined) span.setStatus(SpanStatusCode.ERROR, aborted && status === undefined ? 'request aborted before the response was sent' : undefined)
+    // (A deferred span's attributes are made here if a hook or a captured header sets one: the above first.)
     for (const header of this.#responseHeaders) {
       const value = res.getHeader(header)
       if (value !== undefined) span.setAttribute(ATTR_HTTP_RESPONSE_HEADER_PREFIX + header, Array.isArray(value) ? value : [String(value)])

@@ -133,6 +133,8 @@ export function writeSpan(encoder: SpanEncoder, span: ReadableSpan): void {
   let snapshot: AttributeSnapshot | null = null
   let attributesAt = 0
   if (span instanceof RecordingSpan) {
+    // Attributes deferred until now (a server span's: see RecordingSpan#deferAttributes).
+    span.resolveAttributes()
     writeRecordingHead(w, span)
     attributesAt = w.position - start
     snapshot = writeSpanAttributes(w, span, encoder)

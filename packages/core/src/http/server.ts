@@ -338,9 +338,10 @@ export class HttpServerTracing {
    * attributes equal to the previous span's in one go (see
    * writeSpanAttributes): those that are the same from one request to the
    * next (method, scheme, host, protocol) first, then those of the client
-   * (address, user agent), then the request's own (path, query) and the peer
-   * port, so that only the last few split the run. (The route and status
-   * code come after them: a second run.)
+   * (address, user agent), the route and status code when known, and last
+   * the request's own (path, query) and the peer port, so that only those
+   * split the run. (Set by #finish, the route and status code come after
+   * them: a second run.)
    */
   #addAttributes(state: ServerRequestState, span: Span, late: boolean): void {
     const finished = state.phase === DEFERRED_FINISHED
@@ -391,19 +392,10 @@ export class HttpServerTracing {
       keys.push(ATTR_USER_AGENT_ORIGINAL)
       values.push(ua)
     }
-    keys.push(ATTR_URL_PATH)
-    values.push(state.path)
-    if (state.queryAt !== -1) {
-      keys.push(ATTR_URL_QUERY)
-      values.push(redactQuery(state.target.slice(state.queryAt + 1), this.#sensitive))
-    }
-    if (peer?.port !== undefined) {
-      keys.push(ATTR_NETWORK_PEER_PORT)
-      values.push(peer.port)
-    }
-    const own = keys.length
     if (finished) {
-      // Deferred until now: the end of the request's attributes, as #finish would set them.
+      // Deferred until now: the route, status code and error type, as #finish
+      // would have set them. Here, before the path: they too mostly repeat
+      // from request to request, so they join the first run.
       if (state.route !== undefined) {
         keys.push(ATTR_HTTP_ROUTE)
         values.push(state.route)
@@ -417,6 +409,17 @@ export class HttpServerTracing {
         values.push(state.errorType)
       }
     }
+    keys.push(ATTR_URL_PATH)
+    values.push(state.path)
+    if (state.queryAt !== -1) {
+      keys.push(ATTR_URL_QUERY)
+      values.push(redactQuery(state.target.slice(state.queryAt + 1), this.#sensitive))
+    }
+    if (peer?.port !== undefined) {
+      keys.push(ATTR_NETWORK_PEER_PORT)
+      values.push(peer.port)
+    }
+    const own = keys.length
     if (!finished && span instanceof RecordingSpan && keys.length + 2 > span.attributeCountLimit) {
       // Rare: a count limit too low for them all (and the route and status
       // code). Then those the conventions require go first, rather than

@@ -143,8 +143,13 @@ export class RecordingSpan implements Span, ReadableSpan {
   declare statusMessage: string | undefined
   declare ended: boolean
   readonly #pipeline: SpanPipeline
-  /** Attributes still to be computed (see deferAttributes); null once they are, or when there are none. */
-  #source: AttributeSource | null
+  /**
+   * Internal: where attributes still to be made come from (see
+   * deferAttributes); null once they are made, or when there are none. Not a
+   * #private field: each of those is defined by a separate initializer, a
+   * map transition per span before the constructor's own store.
+   */
+  declare attributeSource: AttributeSource | null
 
   /**
    * Made by Tracer#startSpan, not by user code. A root span takes its trace
@@ -239,7 +244,7 @@ export class RecordingSpan implements Span, ReadableSpan {
     this.statusCode = SpanStatusCode.UNSET
     this.statusMessage = undefined
     this.ended = false
-    this.#source = null
+    this.attributeSource = null
   }
 
   get traceId(): string {
@@ -289,7 +294,7 @@ export class RecordingSpan implements Span, ReadableSpan {
   static #set<T extends RecordingSpan>(span: T, key: string, value: AttributeValue | undefined, from: number): T {
     if (span.ended) return ignoredAfterEnd(span, 'setAttribute')
     // Deferred attributes first: they come before any set after them, as if set at the start.
-    if (span.#source !== null) span.resolveAttributes()
+    if (span.attributeSource !== null) span.resolveAttributes()
     if (value === undefined || !isValidKey(key)) return span
     const limits = span.#pipeline.limits
     const clean = cleanAttributeValue(value, limits.attributeValueLengthLimit)
@@ -333,7 +338,7 @@ export class RecordingSpan implements Span, ReadableSpan {
    * AttributeSource, which may come after the span ended.
    */
   adoptAttributes(keys: string[], values: Array<string | number>, late?: boolean): boolean {
-    if ((this.ended && late !== true) || this.attributeKeys !== null || this.#source !== null) return false
+    if ((this.ended && late !== true) || this.attributeKeys !== null || this.attributeSource !== null) return false
     const limits = this.#pipeline.limits
     const maxLength = limits.attributeValueLengthLimit
     if (maxLength !== Infinity) {
@@ -369,8 +374,8 @@ export class RecordingSpan implements Span, ReadableSpan {
    * caller then sets them now.
    */
   deferAttributes(source: AttributeSource, count: number): boolean {
-    if (this.ended || this.attributeKeys !== null || this.#source !== null || this.#pipeline.limits.attributeCountLimit < count) return false
-    this.#source = source
+    if (this.ended || this.attributeKeys !== null || this.attributeSource !== null || this.#pipeline.limits.attributeCountLimit < count) return false
+    this.attributeSource = source
     return true
   }
 
@@ -382,13 +387,14 @@ export class RecordingSpan implements Span, ReadableSpan {
    * the span without those attributes rather than losing it or reaching the app.
    */
   resolveAttributes(): void {
-    const source = this.#source
+    const source = this.attributeSource
     if (source === null) return
-    this.#source = null
+    this.attributeSource = null
     try {
       source.addAttributes(this)
     } catch (err) {
-      warnOnce('SPANLINE_ATTRIBUTES_FAILED', `a span's attributes could not be computed (${err instanceof Error ? err.message : String(err)}); the span goes without them. NODE_DEBUG=spanline shows more`)
+      // One warning whatever the error (its text would make each a new one); details in NODE_DEBUG.
+      warnOnce('SPANLINE_ATTRIBUTES_FAILED', 'the attributes of a span could not be made; it goes without them. NODE_DEBUG=spanline shows why')
       debug('computing the attributes of span %s threw: %o', this.name, err)
     }
   }
@@ -400,7 +406,7 @@ export class RecordingSpan implements Span, ReadableSpan {
 
   /** The attributes as an object (null when there are none), made on first read after a change. */
   get attributes(): Attributes | null {
-    if (this.#source !== null) this.resolveAttributes()
+    if (this.attributeSource !== null) this.resolveAttributes()
     if (this.#attributes !== null) return this.#attributes
     const keys = this.attributeKeys
     const values = this.attributeValues

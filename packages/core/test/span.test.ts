@@ -10,8 +10,9 @@ import {
   tracerOf,
   TracingError,
   type ReadableSpan,
+  type RecordingSpan,
 } from '../src/index.ts'
-import { memoryTracer, sleep } from './helpers.ts'
+import { collectDiagnostics, memoryTracer, sleep } from './helpers.ts'
 
 describe('spans', () => {
   it('records name, kind, attributes, links, events, status, and ends once', async () => {
@@ -122,6 +123,65 @@ describe('spans', () => {
     expect(start).toBeGreaterThan(before - 20_000_000n)
     expect(end).toBeLessThan(after + 20_000_000n)
     expect(end - start).toBeGreaterThanOrEqual(4_000_000n)
+  })
+})
+
+describe('deferred attributes (an AttributeSource, as the HTTP server layer uses)', () => {
+  const source = (keys: string[], values: Array<string | number>, calls: { n: number }) => ({
+    addAttributes(span: RecordingSpan): void {
+      calls.n++
+      span.adoptAttributes(keys.slice(), values.slice(), true)
+    },
+  })
+
+  it('are made once, when first read or before the first set, even after the span ended', () => {
+    const { tracer } = memoryTracer()
+    const calls = { n: 0 }
+    const read = tracer.startSpan('read') as RecordingSpan
+    expect(read.deferAttributes(source(['a', 'b'], ['x', 1], calls), 2)).toBe(true)
+    read.end()
+    expect(calls.n).toBe(0)
+    expect(read.attributes).toEqual({ a: 'x', b: 1 })
+    expect(read.attributes).toEqual({ a: 'x', b: 1 })
+    expect(calls.n).toBe(1)
+    const set = tracer.startSpan('set') as RecordingSpan
+    set.deferAttributes(source(['a'], ['x'], calls), 1)
+    set.setAttribute('a', 'mine').setAttribute('c', true)
+    expect(calls.n).toBe(2)
+    expect(set.attributeKeys).toEqual(['a', 'c'])
+    expect(set.attributes).toEqual({ a: 'mine', c: true })
+  })
+
+  it('are refused when they could not wait: the span has attributes, has ended, has some deferred, or its count limit is too low', () => {
+    const { tracer } = memoryTracer({ spanLimits: { attributeCountLimit: 3 } })
+    const calls = { n: 0 }
+    const withOwn = tracer.startSpan('own', { attributes: { k: 1 } }) as RecordingSpan
+    expect(withOwn.deferAttributes(source(['a'], ['x'], calls), 1)).toBe(false)
+    const ended = tracer.startSpan('ended') as RecordingSpan
+    ended.end()
+    expect(ended.deferAttributes(source(['a'], ['x'], calls), 1)).toBe(false)
+    const twice = tracer.startSpan('twice') as RecordingSpan
+    expect(twice.deferAttributes(source(['a'], ['x'], calls), 1)).toBe(true)
+    expect(twice.deferAttributes(source(['b'], ['y'], calls), 1)).toBe(false)
+    expect(twice.adoptAttributes(['c'], ['z'])).toBe(false)
+    expect(twice.attributes).toEqual({ a: 'x' })
+    const tooMany = tracer.startSpan('limited') as RecordingSpan
+    expect(tooMany.deferAttributes(source(['a'], ['x'], calls), 4)).toBe(false)
+    expect(tooMany.droppedAttributesCount).toBe(0)
+  })
+
+  it('a source that throws leaves the span without them, warns once, and the span is still exported', async () => {
+    const { tracer, exporter } = memoryTracer()
+    const messages = await collectDiagnostics(async () => {
+      for (let i = 0; i < 2; i++) {
+        const span = tracer.startSpan(`broken ${i}`) as RecordingSpan
+        span.deferAttributes({ addAttributes: () => { throw new Error(`bug ${i}`) } }, 1)
+        span.end()
+        expect(span.attributes).toBeNull()
+      }
+    })
+    expect(messages.filter((m) => m.includes('attributes of a span could not be made'))).toHaveLength(1)
+    expect((await exporter.waitForSpans(2)).map((s) => s.name)).toEqual(['broken 0', 'broken 1'])
   })
 })
 

@@ -15,8 +15,19 @@
 //
 //   node bench/instructions.mjs [--frameworks fastify] [--variants bare,context,spanline]
 //                               [--warmup 8000] [--requests 4000] [--windows 2] [--top 25]
-//                               [--jobs 1] [--out FILE.md] [--json FILE]
+//                               [--jobs 1] [--event Ir] [--out FILE.md] [--json FILE]
 //   node bench/instructions.mjs --render FILE.json [--out FILE.md]   (the report of a saved --json run)
+//
+// --event I1mr counts L1 instruction-cache misses instead of instructions
+// (D1mr: L1 data-cache read misses), with callgrind's cache simulation of
+// this machine's caches (slower still). Why: a server runs a request's code
+// once between much other code, so a tracer's code is fetched afresh from
+// the next cache level for every request, and those misses can cost as
+// much time as its instructions (Fastify on Node 20: Spanline's own
+// JavaScript ran ~7.4k instructions and missed the L1 instruction cache
+// ~280 times per request, some 18 KB of code). Work moved off the request's
+// path into a batch (as the encoder's runs of spans) shows as fewer misses
+// at about the same instruction count.
 //
 // Each server runs under `valgrind --tool=callgrind` (needs valgrind; about
 // 100x slower than normal) with `--perf-basic-prof`, so the JIT's code can
@@ -58,6 +69,7 @@ const cli = parseOptions('instructions.mjs', {
     out: { type: 'string' },
     render: { type: 'string' },
     jobs: { type: 'string', default: '1' },
+    event: { type: 'string', default: 'Ir' },
 })
 const args = cli.values
 
@@ -69,6 +81,10 @@ const windows = cli.integer('windows', 1)
 const top = cli.integer('top', 1)
 const jobs = cli.integer('jobs', 1)
 const rendering = args.render !== undefined
+/** What --event can count, as the report names it. */
+const EVENTS = { Ir: 'instructions', I1mr: 'L1 instruction-cache misses', D1mr: 'L1 data-cache read misses' }
+if (!Object.hasOwn(EVENTS, args.event)) cli.usage(`--event must be one of ${Object.keys(EVENTS).join(', ')}, got "${args.event}"`)
+const event = args.event
 for (const tool of rendering ? [] : ['valgrind', 'callgrind_control', 'callgrind_annotate']) {
   if (which(tool) === undefined) cli.usage(`needs ${tool} on PATH (valgrind's callgrind; e.g. apt-get install valgrind)`)
 }
@@ -108,9 +124,9 @@ async function load(port, count) {
   agent.destroy()
 }
 
-/** Self instructions by function from one callgrind dump: `[name, Ir][]`, names as callgrind_annotate prints them. */
+/** Self counts of --event by function from one callgrind dump: `[name, count][]`, names as callgrind_annotate prints them. */
 function annotate(file) {
-  const out = execFileSync('callgrind_annotate', ['--threshold=100', '--inclusive=no', file], { maxBuffer: 256 << 20 }).toString()
+  const out = execFileSync('callgrind_annotate', ['--threshold=100', '--inclusive=no', `--show=${event}`, `--sort=${event}`, file], { maxBuffer: 256 << 20 }).toString()
   const rows = []
   for (const line of out.split('\n')) {
     const m = /^\s*([\d,]+) \(\s*[\d.]+%\)\s+(.*)$/.exec(line)
@@ -237,6 +253,7 @@ async function measure(framework, variant, sinkBase) {
     // mark and sweep concurrently (and compile what the flags below leave to
     // background threads).
     '--tool=callgrind', '--smc-check=all-non-file', '--separate-threads=yes', `--callgrind-out-file=${join(dir, 'cg.out')}`,
+    ...(event === 'Ir' ? [] : ['--cache-sim=yes']),
     // --perf-basic-prof also starts V8's log: into the temporary directory, not the working one.
     process.execPath, '--perf-basic-prof', `--logfile=${join(dir, 'v8.log')}`, '--no-logfile-per-isolate',
     // Optimising compilation on the main thread, as soon as a function is hot.
@@ -288,7 +305,7 @@ async function measureAll() {
   const sink = start(process.execPath, [join(here, 'sink.mjs')], { cwd: here })
   const sinkBase = `http://127.0.0.1:${await listeningPort(sink)}`
   const runs = frameworks.flatMap((framework) => variants.map((variant) => ({ framework, variant })))
-  const report = { node: process.version, date: new Date().toISOString().slice(0, 10), warmup, requests: perWindow, windows, frameworks: {} }
+  const report = { node: process.version, date: new Date().toISOString().slice(0, 10), event, warmup, requests: perWindow, windows, frameworks: {} }
   try {
     // Instruction counts do not depend on the machine's load: more jobs change only the wall time.
     let next = 0
@@ -297,7 +314,7 @@ async function measureAll() {
         const { framework, variant } = runs[next++]
         console.error(`${framework} ${variant}: under callgrind...`)
         const m = await measure(framework, variant, sinkBase)
-        console.error(`${framework} ${variant}: main thread's instructions/request by window ${m.windows.map((x) => x.toFixed(0)).join(', ')}, other threads ${m.otherThreads.toFixed(0)}`)
+        console.error(`${framework} ${variant}: main thread's ${EVENTS[event]}/request by window ${m.windows.map((x) => x.toFixed(0)).join(', ')}, other threads ${m.otherThreads.toFixed(0)}`)
         report.frameworks[framework] ??= {}
         report.frameworks[framework][variant] = { windows: m.windows, otherThreads: m.otherThreads, functions: Object.fromEntries(m.last.fns), spanlineTiers: m.last.tiers }
       }
@@ -325,13 +342,17 @@ function render(report) {
   const vs = VARIANTS.filter((v) => fws.some((f) => report.frameworks[f][v] !== undefined))
   const steady = (m) => Object.entries(m.functions).reduce((sum, [name, ir]) => sum + (category(name) === 'compiler' ? 0 : ir), 0)
   const get = (f, v) => report.frameworks[f][v]
+  // (Reports saved before --event existed counted instructions.)
+  const what = EVENTS[report.event ?? 'Ir']
+  const flag = (report.event ?? 'Ir') === 'Ir' ? '' : ` --event ${report.event}`
   const lines = [
-    '# Instructions per request (callgrind)',
+    `# ${what[0].toUpperCase()}${what.slice(1)} per request (callgrind)`,
     '',
-    `Node ${report.node}, ${report.date}: \`node bench/instructions.mjs --frameworks ${fws.join(',')} --variants ${vs.join(',')}\`` +
+    `Node ${report.node}, ${report.date}: \`node bench/instructions.mjs --frameworks ${fws.join(',')} --variants ${vs.join(',')}${flag}\`` +
       ` (${report.warmup} requests of warm-up, then ${report.windows} windows of ${report.requests}; the last window counts).` +
-      ' The main thread\'s instructions (it serves the requests), without the optimising compiler\'s share (still at work under' +
-      ' valgrind long after it would have finished at full speed). Not time: cache misses and the kernel are not counted.' +
+      ` The main thread's ${what} (it serves the requests), without the optimising compiler's share (still at work under` +
+      ' valgrind long after it would have finished at full speed).' +
+      (flag === '' ? ' Not time: cache misses and the kernel are not counted.' : ' Simulated caches of this machine\'s sizes; not time, and the kernel is not counted.') +
       ' See bench/README.md.',
     '',
   ]
@@ -350,7 +371,7 @@ function render(report) {
   }
   for (const f of fws) {
     const base = get(f, 'bare')
-    lines.push(`## ${f}`, '', '| variant | instructions / request | added to bare | main thread\'s compiling (left out) | other threads (left out) |', '| --- | ---: | ---: | ---: | ---: |')
+    lines.push(`## ${f}`, '', `| variant | ${what} / request | added to bare | main thread's compiling (left out) | other threads (left out) |`, '| --- | ---: | ---: | ---: | ---: |')
     for (const v of vs) {
       const m = get(f, v)
       const all = Object.values(m.functions).reduce((a, b) => a + b, 0)

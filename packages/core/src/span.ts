@@ -144,12 +144,13 @@ export class RecordingSpan implements Span, ReadableSpan {
   declare ended: boolean
   readonly #pipeline: SpanPipeline
   /**
-   * Internal: where attributes still to be made come from (see
-   * deferAttributes); null once they are made, or when there are none. Not a
-   * #private field: each of those is defined by a separate initializer, a
-   * map transition per span before the constructor's own store.
+   * Where attributes still to be made come from (see deferAttributes); null
+   * once they are made, or when there are none. Private, so that printing or
+   * serialising a span never shows the source (a request's state holds its
+   * headers, cookies and authorization included) nor trips on its cycle back
+   * to the span.
    */
-  declare attributeSource: AttributeSource | null
+  #source: AttributeSource | null
 
   /**
    * Made by Tracer#startSpan, not by user code. A root span takes its trace
@@ -244,7 +245,7 @@ export class RecordingSpan implements Span, ReadableSpan {
     this.statusCode = SpanStatusCode.UNSET
     this.statusMessage = undefined
     this.ended = false
-    this.attributeSource = null
+    this.#source = null
   }
 
   get traceId(): string {
@@ -294,7 +295,7 @@ export class RecordingSpan implements Span, ReadableSpan {
   static #set<T extends RecordingSpan>(span: T, key: string, value: AttributeValue | undefined, from: number): T {
     if (span.ended) return ignoredAfterEnd(span, 'setAttribute')
     // Deferred attributes first: they come before any set after them, as if set at the start.
-    if (span.attributeSource !== null) span.resolveAttributes()
+    if (span.#source !== null) span.resolveAttributes()
     if (value === undefined || !isValidKey(key)) return span
     const limits = span.#pipeline.limits
     const clean = cleanAttributeValue(value, limits.attributeValueLengthLimit)
@@ -338,7 +339,7 @@ export class RecordingSpan implements Span, ReadableSpan {
    * AttributeSource, which may come after the span ended.
    */
   adoptAttributes(keys: string[], values: Array<string | number>, late?: boolean): boolean {
-    if ((this.ended && late !== true) || this.attributeKeys !== null || this.attributeSource !== null) return false
+    if ((this.ended && late !== true) || this.attributeKeys !== null || this.#source !== null) return false
     const limits = this.#pipeline.limits
     const maxLength = limits.attributeValueLengthLimit
     if (maxLength !== Infinity) {
@@ -374,8 +375,8 @@ export class RecordingSpan implements Span, ReadableSpan {
    * caller then sets them now.
    */
   deferAttributes(source: AttributeSource, count: number): boolean {
-    if (this.ended || this.attributeKeys !== null || this.attributeSource !== null || this.#pipeline.limits.attributeCountLimit < count) return false
-    this.attributeSource = source
+    if (this.ended || this.attributeKeys !== null || this.#source !== null || this.#pipeline.limits.attributeCountLimit < count) return false
+    this.#source = source
     return true
   }
 
@@ -387,9 +388,9 @@ export class RecordingSpan implements Span, ReadableSpan {
    * the span without those attributes rather than losing it or reaching the app.
    */
   resolveAttributes(): void {
-    const source = this.attributeSource
+    const source = this.#source
     if (source === null) return
-    this.attributeSource = null
+    this.#source = null
     try {
       source.addAttributes(this)
     } catch (err) {
@@ -406,7 +407,7 @@ export class RecordingSpan implements Span, ReadableSpan {
 
   /** The attributes as an object (null when there are none), made on first read after a change. */
   get attributes(): Attributes | null {
-    if (this.attributeSource !== null) this.resolveAttributes()
+    if (this.#source !== null) this.resolveAttributes()
     if (this.#attributes !== null) return this.#attributes
     const keys = this.attributeKeys
     const values = this.attributeValues

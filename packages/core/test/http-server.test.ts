@@ -511,6 +511,22 @@ describe('a SERVER span\'s HTTP attributes, made when first needed', () => {
     expect(keys.at(-1)).toBe('http.response.header.x-served-by')
   })
 
+  it('a span waiting for its attributes prints and serialises without the request\'s headers', async () => {
+    const held: RecordingSpan[] = []
+    const { createTracer } = await import('../src/index.ts')
+    const { inspect } = await import('node:util')
+    const tracer = createTracer({ env: {}, processors: [{ onStart() {}, onEnd: (span) => void held.push(span as RecordingSpan), forceFlush: async () => {}, shutdown: async () => {} }] })
+    const server = createServer(traceRequests((_req, res) => res.end('ok'), { tracer }))
+    const port = await listen(server)
+    await fetch(`http://127.0.0.1:${port}/private`, { headers: { authorization: 'Bearer s3cret-token', cookie: 'sid=s3cret-cookie' } })
+    server.close()
+    const span = held[0]!
+    expect(span.attributeKeys).toBeNull() // still waiting
+    expect(inspect(span, { depth: 10 })).not.toMatch(/s3cret/)
+    expect(JSON.stringify(span)).not.toMatch(/s3cret/)
+    expect(JSON.stringify(span.attributes)).not.toMatch(/s3cret/)
+  })
+
   it('keeps neither the request nor the response alive while it waits', async () => {
     const { setFlagsFromString } = await import('node:v8')
     const { runInNewContext } = await import('node:vm')

@@ -533,6 +533,8 @@ export class HttpServerTracing {
     if (state.hasError && (status === undefined || status >= 500)) errorType = exceptionType(state.error)
     else if (status !== undefined && status >= 500) errorType = String(status)
     else if (aborted) errorType = 'aborted'
+    // Nor the error (its type is all the attributes need; the exception event has the rest).
+    state.error = undefined
     if (state.phase === DEFERRED) {
       // Kept for when the attributes are made; not once the app ended the
       // span itself (attributes set after its end are ignored, as below).

@@ -419,14 +419,13 @@ export class HttpServerTracing {
       keys.push(ATTR_NETWORK_PEER_PORT)
       values.push(peer.port)
     }
-    const own = keys.length
     if (!finished && span instanceof RecordingSpan && keys.length + 2 > span.attributeCountLimit) {
       // Rare: a count limit too low for them all (and the route and status
       // code). Then those the conventions require go first, rather than
       // those that merely encode better. (Never when deferred: see MAX_ATTRIBUTES.)
       byImportance(keys, values)
     }
-    if (span instanceof RecordingSpan && span.adoptAttributes(keys, values, late)) state.known = Math.min(own, span.attributeKeys!.length)
+    if (span instanceof RecordingSpan && span.adoptAttributes(keys, values, late)) state.known = span.attributeKeys!.length
     else for (let i = 0; i < keys.length; i++) span.setAttribute(keys[i]!, values[i])
   }
 

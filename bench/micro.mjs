@@ -6,7 +6,8 @@
 //   - ns per traceparent parse (extract) and inject;
 //   - bytes per span exported, protobuf and JSON.
 // Rounds alternate between the two libraries so that a slow phase of the
-// machine hits both. A script, not a test:
+// machine hits both; each case times its own copy of the loop (lib/loops.mjs).
+// A script, not a test:
 //   node bench/micro.mjs [--json FILE] [--rounds N] [--spans N]
 import { createRequire } from 'node:module'
 import { writeFileSync } from 'node:fs'
@@ -21,6 +22,7 @@ import {
   W3CTraceContextPropagator,
 } from '@spanline/core'
 import { ensureOtel } from './lib/otel-deps.mjs'
+import { loopsFor } from './lib/loops.mjs'
 import { median } from './lib/stats.mjs'
 
 const { values: args } = parseArgs({
@@ -112,42 +114,20 @@ function otelTracer(exporter) {
 // ---- the loop under test ---------------------------------------------------
 
 /**
- * The same work for both: SERVER span, the four attributes an HTTP server
- * span always has, end. Every BATCH spans the loop yields, as a server does
- * between requests, so the batch processor's export runs inside the round.
- */
-async function spanRound(startSpan, flush, n) {
-  // CPU time of the process (all its threads, so GC helpers count), not
-  // wall time: the rounds yield to the event loop and the processors' timers,
-  // and idle time there is not a cost of the library.
-  const c0 = process.cpuUsage()
-  for (let i = 0; i < n; i++) {
-    const span = startSpan('GET /users/:id')
-    span.setAttribute('http.request.method', 'GET')
-    span.setAttribute('url.path', '/users/42')
-    span.setAttribute('http.route', '/users/:id')
-    span.setAttribute('http.response.status_code', 200)
-    span.end()
-    if ((i & (BATCH - 1)) === BATCH - 1) await new Promise(setImmediate)
-  }
-  await flush()
-  const c = process.cpuUsage(c0)
-  return ((c.user + c.system) * 1000) / n
-}
-
-/**
  * A library's span loop: with `encode` (a batch → bytes function), spans go
  * through its batch processor into an exporter that only encodes; without,
- * into a processor that does nothing.
+ * into a processor that does nothing. Each call gets its own copy of the loop
+ * (see lib/loops.mjs).
  */
-function setup(name, encode) {
+async function setup(name, encode) {
+  const { spanRound } = await loopsFor(`${name}-${encode === undefined ? 'none' : encodingOf(encode)}`)
   if (name === 'spanline') {
     const exporter = encode === undefined ? undefined : spanlineExporter(encode)
     const tracer = spanlineTracer(exporter)
     const options = { kind: SpanKind.SERVER }
     return {
       exporter,
-      run: (n) => spanRound((spanName) => tracer.startSpan(spanName, options), () => tracer.forceFlush(), n),
+      run: (n) => spanRound((spanName) => tracer.startSpan(spanName, options), () => tracer.forceFlush(), n, BATCH),
     }
   }
   const exporter = encode === undefined ? undefined : otelExporter(encode)
@@ -155,7 +135,7 @@ function setup(name, encode) {
   const options = { kind: otelApi.SpanKind.SERVER }
   return {
     exporter,
-    run: (n) => spanRound((spanName) => tracer.startSpan(spanName, options), () => provider.forceFlush(), n),
+    run: (n) => spanRound((spanName) => tracer.startSpan(spanName, options), () => provider.forceFlush(), n, BATCH),
   }
 }
 
@@ -167,10 +147,17 @@ const ENCODERS = {
   },
 }
 
+function encodingOf(encode) {
+  for (const formats of Object.values(ENCODERS)) {
+    for (const [format, fn] of Object.entries(formats)) if (fn === encode) return format
+  }
+  throw new Error('unknown encoder')
+}
+
 async function compareSpans(withExport) {
   const libs = {
-    spanline: setup('spanline', withExport ? ENCODERS.spanline.protobuf : undefined),
-    opentelemetry: setup('otel', withExport ? ENCODERS.opentelemetry.protobuf : undefined),
+    spanline: await setup('spanline', withExport ? ENCODERS.spanline.protobuf : undefined),
+    opentelemetry: await setup('otel', withExport ? ENCODERS.opentelemetry.protobuf : undefined),
   }
   const times = { spanline: [], opentelemetry: [] }
   for (const lib of Object.values(libs)) await lib.run(SPANS / 2) // warm up
@@ -191,13 +178,7 @@ async function compareSpans(withExport) {
 
 const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
 
-function timeLoop(n, fn) {
-  const t0 = process.hrtime.bigint()
-  for (let i = 0; i < n; i++) fn(i)
-  return Number(process.hrtime.bigint() - t0) / n
-}
-
-function compareTraceparent() {
+async function compareTraceparent() {
   const N = 1_000_000
   const ours = new W3CTraceContextPropagator()
   const theirs = new otelCore.W3CTraceContextPropagator()
@@ -213,9 +194,12 @@ function compareTraceparent() {
     'spanline inject': () => ours.inject(ourContext, outgoing),
     'opentelemetry inject': () => theirs.inject(theirContext, outgoing, otelApi.defaultTextMapSetter),
   }
-  for (const fn of Object.values(cases)) timeLoop(N / 4, fn)
+  // A copy of the timing loop per case, as for spans (see lib/loops.mjs).
+  const loops = {}
+  for (const k of Object.keys(cases)) loops[k] = (await loopsFor(k)).timeLoop
+  for (const [k, fn] of Object.entries(cases)) loops[k](N / 4, fn)
   const times = Object.fromEntries(Object.keys(cases).map((k) => [k, []]))
-  for (let r = 0; r < ROUNDS; r++) for (const [k, fn] of Object.entries(cases)) times[k].push(timeLoop(N, fn))
+  for (let r = 0; r < ROUNDS; r++) for (const [k, fn] of Object.entries(cases)) times[k].push(loops[k](N, fn))
   if (outgoing.traceparent === undefined) throw new Error('inject wrote nothing')
   return Object.fromEntries(Object.entries(times).map(([k, xs]) => [k, median(xs)]))
 }
@@ -227,7 +211,7 @@ async function bytesPerSpan() {
   for (const [lib, formats] of Object.entries(ENCODERS)) {
     out[lib] = {}
     for (const [format, encode] of Object.entries(formats)) {
-      const { exporter, run } = setup(lib === 'spanline' ? 'spanline' : 'otel', encode)
+      const { exporter, run } = await setup(lib === 'spanline' ? 'spanline' : 'otel', encode)
       await run(BATCH * 20)
       out[lib][format] = exporter.bytes / exporter.encoded
     }
@@ -239,7 +223,7 @@ async function bytesPerSpan() {
 
 const endToEnd = await compareSpans(true)
 const spanOnly = await compareSpans(false)
-const traceparent = compareTraceparent()
+const traceparent = await compareTraceparent()
 const bytes = await bytesPerSpan()
 
 const f0 = (x) => x.toFixed(0)

@@ -69,7 +69,7 @@ export interface ReadableSpan extends SpanContext {
  * RecordingSpan#deferAttributes.
  */
 export interface AttributeSource {
-  /** Gives `span` its attributes, with adoptAttributes(keys, values, true). Called at most once. */
+  /** Gives `span` its attributes, with adoptAttributes(pairs, true). Called at most once. */
   addAttributes(span: RecordingSpan): void
 }
 
@@ -126,13 +126,16 @@ export class RecordingSpan implements Span, ReadableSpan {
   /** -1 until the span ends. */
   declare endTime: number
   /**
-   * Attributes as two parallel arrays, in insertion order: setting one is a
-   * short scan and two stores, where a plain object with data-dependent keys
-   * makes every access megamorphic. `attributes` builds the object view on
-   * demand; the protobuf encoder reads the arrays.
+   * Attributes as one array of pairs in insertion order, each key followed by
+   * its value: setting one is a short scan and two stores, where a plain
+   * object with data-dependent keys makes every access megamorphic.
+   * `attributes` builds the object view on demand; the protobuf encoder reads
+   * the pairs. One array, not a keys array and a values array beside it: the
+   * first push gives an array room for 17 entries whatever is pushed, so two
+   * arrays cost two of those (~370 bytes for a span of 4 attributes, then
+   * garbage) and two growth calls, where one holds 8 attributes.
    */
-  declare attributeKeys: string[] | null
-  declare attributeValues: AttributeValue[] | null
+  declare attributePairs: AttributeValue[] | null
   #attributes: Attributes | null
   declare droppedAttributesCount: number
   declare events: SpanEvent[] | null
@@ -234,8 +237,7 @@ export class RecordingSpan implements Span, ReadableSpan {
     // (seen under valgrind), the constructor stays a call either way.
     this.startTime = startTime ?? now()
     this.endTime = -1
-    this.attributeKeys = null
-    this.attributeValues = null
+    this.attributePairs = null
     this.#attributes = null
     this.droppedAttributesCount = 0
     this.events = null
@@ -303,34 +305,29 @@ export class RecordingSpan implements Span, ReadableSpan {
       debug('attribute %s on span %s dropped: unsupported value type', key, span.name)
       return span
     }
-    let keys = span.attributeKeys
-    let values = span.attributeValues
-    if (keys === null || values === null) {
-      keys = span.attributeKeys = []
-      values = span.attributeValues = []
-    }
+    let pairs = span.attributePairs
+    if (pairs === null) pairs = span.attributePairs = []
     span.#attributes = null
-    for (let i = from; i < keys.length; i++) {
-      if (keys[i] === key) {
+    for (let i = from * 2; i < pairs.length; i += 2) {
+      if (pairs[i] === key) {
         // Updating an existing key never counts against the limit.
-        values[i] = clean
+        pairs[i + 1] = clean
         return span
       }
     }
-    if (keys.length >= limits.attributeCountLimit) {
+    if (pairs.length >= limits.attributeCountLimit * 2) {
       span.droppedAttributesCount++
       return span
     }
-    keys.push(key)
-    values.push(clean)
+    pairs.push(key, clean)
     return span
   }
 
   /**
    * Internal (the HTTP semantics in http/server.ts): gives the span its first
-   * attributes in one step, adopting the two arrays, which the caller must
-   * not touch afterwards. The keys must be valid and distinct and the values
-   * strings or numbers: constants and values read from a request, where a
+   * attributes in one step, adopting the array of pairs (each key followed by
+   * its value), which the caller must not touch afterwards. The keys must be
+   * valid and distinct and the values strings or numbers: constants and values read from a request, where a
    * setAttribute() call per attribute (checks, a duplicate scan) cost a
    * quarter of a microsecond per request. Limits apply as in setAttribute().
    * Returns false, having done nothing, if the span already has attributes
@@ -338,24 +335,22 @@ export class RecordingSpan implements Span, ReadableSpan {
    * then sets them one by one. `late`: the deferred attributes of an
    * AttributeSource, which may come after the span ended.
    */
-  adoptAttributes(keys: string[], values: Array<string | number>, late?: boolean): boolean {
-    if ((this.ended && late !== true) || this.attributeKeys !== null || this.#source !== null) return false
+  adoptAttributes(pairs: Array<string | number>, late?: boolean): boolean {
+    if ((this.ended && late !== true) || this.attributePairs !== null || this.#source !== null) return false
     const limits = this.#pipeline.limits
     const maxLength = limits.attributeValueLengthLimit
     if (maxLength !== Infinity) {
-      for (let i = 0; i < values.length; i++) {
-        const v = values[i]!
-        if (typeof v === 'string' && v.length > maxLength) values[i] = v.slice(0, maxLength)
+      for (let i = 1; i < pairs.length; i += 2) {
+        const v = pairs[i]!
+        if (typeof v === 'string' && v.length > maxLength) pairs[i] = v.slice(0, maxLength)
       }
     }
     const count = limits.attributeCountLimit
-    if (keys.length > count) {
-      this.droppedAttributesCount += keys.length - count
-      keys.length = count
-      values.length = count
+    if (pairs.length > count * 2) {
+      this.droppedAttributesCount += (pairs.length >> 1) - count
+      pairs.length = count * 2
     }
-    this.attributeKeys = keys
-    this.attributeValues = values
+    this.attributePairs = pairs
     this.#attributes = null
     return true
   }
@@ -375,14 +370,14 @@ export class RecordingSpan implements Span, ReadableSpan {
    * caller then sets them now.
    */
   deferAttributes(source: AttributeSource, count: number): boolean {
-    if (this.ended || this.attributeKeys !== null || this.#source !== null || this.#pipeline.limits.attributeCountLimit < count) return false
+    if (this.ended || this.attributePairs !== null || this.#source !== null || this.#pipeline.limits.attributeCountLimit < count) return false
     this.#source = source
     return true
   }
 
   /**
    * Computes the attributes deferAttributes() left for later, if any are
-   * still to come. What reads attributeKeys and attributeValues directly
+   * still to come. What reads attributePairs directly
    * (the protobuf encoder) calls this first; `attributes`, setAttribute() and
    * the like call it themselves. A source that throws (a bug of ours) leaves
    * the span without those attributes rather than losing it or reaching the app.
@@ -409,11 +404,10 @@ export class RecordingSpan implements Span, ReadableSpan {
   get attributes(): Attributes | null {
     if (this.#source !== null) this.resolveAttributes()
     if (this.#attributes !== null) return this.#attributes
-    const keys = this.attributeKeys
-    const values = this.attributeValues
-    if (keys === null || values === null) return null
+    const pairs = this.attributePairs
+    if (pairs === null) return null
     const out: Attributes = {}
-    for (let i = 0; i < keys.length; i++) out[keys[i]!] = values[i]!
+    for (let i = 0; i < pairs.length; i += 2) out[pairs[i] as string] = pairs[i + 1]!
     return (this.#attributes = out)
   }
 

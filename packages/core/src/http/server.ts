@@ -337,7 +337,7 @@ export class HttpServerTracing {
    * The order is for the protobuf encoder, which copies each run of
    * attributes equal to the previous span's in one go (see
    * writeSpanAttributes): those that are the same from one request to the
-   * next (method, scheme, host, protocol) first, then those of the client
+   * next (method, scheme, protocol, host) first, then those of the client
    * (address, user agent), the route and status code when known, and last
    * the request's own (path, query) and the peer port, so that only those
    * split the run. (Set by #finish, the route and status code come after
@@ -347,86 +347,55 @@ export class HttpServerTracing {
     const finished = state.phase === DEFERRED_FINISHED
     state.phase = SET
     const { headers, method } = state
-    // Collected first and handed over in one step (see RecordingSpan#adoptAttributes).
-    const keys: string[] = [ATTR_HTTP_REQUEST_METHOD]
-    const values: Array<string | number> = [method]
-    if (method !== state.rawMethod) {
-      keys.push(ATTR_HTTP_REQUEST_METHOD_ORIGINAL)
-      values.push(state.rawMethod)
-    }
     const peer = state.peer
     // Proxies first: Forwarded (RFC 7239), then the X-Forwarded-* family, then the connection.
     const forwarded = headers.forwarded === undefined ? undefined : parseForwarded(headers.forwarded)
     const scheme = forwarded?.proto ?? validScheme(firstHeaderToken(headers['x-forwarded-proto'])) ?? (state.encrypted ? 'https' : 'http')
-    keys.push(ATTR_URL_SCHEME)
-    values.push(scheme)
-    // Each source in turn: a malformed X-Forwarded-Host falls back to Host.
-    const host = parseHostPort(forwarded?.host) ?? parseHostPort(firstHeaderToken(headers['x-forwarded-host'])) ??
-      parseHostPort(headers.host ?? (headers[':authority'] as string | undefined))
-    if (host !== undefined) {
-      keys.push(ATTR_SERVER_ADDRESS)
-      values.push(host.address)
-      if (host.port !== undefined) {
-        keys.push(ATTR_SERVER_PORT)
-        values.push(host.port)
-      }
-    }
     // The conventions write "2" for HTTP/2, "1.1" for HTTP/1.1. A constant
     // for 1.1: Node makes httpVersion a new string per request, and the
     // encoder compares each value with the previous span's (see writeSpanAttributes).
     const version = state.httpVersion
-    keys.push(ATTR_NETWORK_PROTOCOL_VERSION)
-    values.push(version === '1.1' ? '1.1' : version === '2.0' ? '2' : version)
+    // Collected first and handed over in one step (see RecordingSpan#adoptAttributes),
+    // as pairs: each key, then its value. The three every request has in the
+    // literal, so that the array's one growth leaves room for 12 attributes.
+    const pairs: Array<string | number> = [
+      ATTR_HTTP_REQUEST_METHOD, method,
+      ATTR_URL_SCHEME, scheme,
+      ATTR_NETWORK_PROTOCOL_VERSION, version === '1.1' ? '1.1' : version === '2.0' ? '2' : version,
+    ]
+    if (method !== state.rawMethod) pairs.push(ATTR_HTTP_REQUEST_METHOD_ORIGINAL, state.rawMethod)
+    // Each source in turn: a malformed X-Forwarded-Host falls back to Host.
+    const host = parseHostPort(forwarded?.host) ?? parseHostPort(firstHeaderToken(headers['x-forwarded-host'])) ??
+      parseHostPort(headers.host ?? (headers[':authority'] as string | undefined))
+    if (host !== undefined) {
+      pairs.push(ATTR_SERVER_ADDRESS, host.address)
+      if (host.port !== undefined) pairs.push(ATTR_SERVER_PORT, host.port)
+    }
     const forwardedFor = forwarded?.for ?? firstForwardedFor(headers['x-forwarded-for'])
     const client = forwardedFor === undefined ? peer?.address : nodeAddress(forwardedFor)
-    if (client !== undefined) {
-      keys.push(ATTR_CLIENT_ADDRESS)
-      values.push(client)
-    }
-    if (peer !== undefined) {
-      keys.push(ATTR_NETWORK_PEER_ADDRESS)
-      values.push(peer.address)
-    }
+    if (client !== undefined) pairs.push(ATTR_CLIENT_ADDRESS, client)
+    if (peer !== undefined) pairs.push(ATTR_NETWORK_PEER_ADDRESS, peer.address)
     const ua = headers['user-agent']
-    if (ua !== undefined) {
-      keys.push(ATTR_USER_AGENT_ORIGINAL)
-      values.push(ua)
-    }
+    if (ua !== undefined) pairs.push(ATTR_USER_AGENT_ORIGINAL, ua)
     if (finished) {
       // Deferred until now: the route, status code and error type, as #finish
       // would have set them. Here, before the path: they too mostly repeat
       // from request to request, so they join the first run.
-      if (state.route !== undefined) {
-        keys.push(ATTR_HTTP_ROUTE)
-        values.push(state.route)
-      }
-      if (state.status !== undefined) {
-        keys.push(ATTR_HTTP_RESPONSE_STATUS_CODE)
-        values.push(state.status)
-      }
-      if (state.errorType !== undefined) {
-        keys.push(ATTR_ERROR_TYPE)
-        values.push(state.errorType)
-      }
+      if (state.route !== undefined) pairs.push(ATTR_HTTP_ROUTE, state.route)
+      if (state.status !== undefined) pairs.push(ATTR_HTTP_RESPONSE_STATUS_CODE, state.status)
+      if (state.errorType !== undefined) pairs.push(ATTR_ERROR_TYPE, state.errorType)
     }
-    keys.push(ATTR_URL_PATH)
-    values.push(state.path)
-    if (state.queryAt !== -1) {
-      keys.push(ATTR_URL_QUERY)
-      values.push(redactQuery(state.target.slice(state.queryAt + 1), this.#sensitive))
-    }
-    if (peer?.port !== undefined) {
-      keys.push(ATTR_NETWORK_PEER_PORT)
-      values.push(peer.port)
-    }
-    if (!finished && span instanceof RecordingSpan && keys.length + 2 > span.attributeCountLimit) {
+    pairs.push(ATTR_URL_PATH, state.path)
+    if (state.queryAt !== -1) pairs.push(ATTR_URL_QUERY, redactQuery(state.target.slice(state.queryAt + 1), this.#sensitive))
+    if (peer?.port !== undefined) pairs.push(ATTR_NETWORK_PEER_PORT, peer.port)
+    if (!finished && span instanceof RecordingSpan && (pairs.length >> 1) + 2 > span.attributeCountLimit) {
       // Rare: a count limit too low for them all (and the route and status
       // code). Then those the conventions require go first, rather than
       // those that merely encode better. (Never when deferred: see MAX_ATTRIBUTES.)
-      byImportance(keys, values)
+      byImportance(pairs)
     }
-    if (span instanceof RecordingSpan && span.adoptAttributes(keys, values, late)) state.known = span.attributeKeys!.length
-    else for (let i = 0; i < keys.length; i++) span.setAttribute(keys[i]!, values[i])
+    if (span instanceof RecordingSpan && span.adoptAttributes(pairs, late)) state.known = span.attributePairs!.length >> 1
+    else for (let i = 0; i < pairs.length; i += 2) span.setAttribute(pairs[i] as string, pairs[i + 1])
   }
 
   /** The route template once the router matched; see setServerRoute(). */
@@ -696,13 +665,14 @@ const IMPORTANCE = [
   ATTR_SERVER_PORT, ATTR_CLIENT_ADDRESS, ATTR_NETWORK_PEER_ADDRESS, ATTR_NETWORK_PEER_PORT, ATTR_NETWORK_PROTOCOL_VERSION, ATTR_USER_AGENT_ORIGINAL,
 ]
 
-/** Reorders the parallel arrays by IMPORTANCE, so that a count limit cuts the least useful. */
-function byImportance(keys: string[], values: Array<string | number>): void {
-  const pairs = keys.map((key, i) => [key, values[i]!] as const)
-  pairs.sort((a, b) => IMPORTANCE.indexOf(a[0]) - IMPORTANCE.indexOf(b[0]))
-  for (let i = 0; i < pairs.length; i++) {
-    keys[i] = pairs[i]![0]
-    values[i] = pairs[i]![1]
+/** Reorders the pairs (key, value, key, value...) by IMPORTANCE, so that a count limit cuts the least useful. */
+function byImportance(pairs: Array<string | number>): void {
+  const sorted: Array<[string, string | number]> = []
+  for (let i = 0; i < pairs.length; i += 2) sorted.push([pairs[i] as string, pairs[i + 1]!])
+  sorted.sort((a, b) => IMPORTANCE.indexOf(a[0]) - IMPORTANCE.indexOf(b[0]))
+  for (let i = 0; i < sorted.length; i++) {
+    pairs[2 * i] = sorted[i]![0]
+    pairs[2 * i + 1] = sorted[i]![1]
   }
 }
 

@@ -303,8 +303,8 @@ function writeAttributes(w: ProtoWriter, tag: number, attributes: Attributes): v
  * spans) each keep their own. Arrays never match (fresh copies on every span).
  */
 class AttributeSnapshot {
-  keys: readonly string[] | null = null
-  values: readonly AttributeValue[] | null = null
+  /** The previous span's attributePairs (key, value, key, value...). */
+  pairs: readonly AttributeValue[] | null = null
   generation: number = -1
   /** Where the attributes' bytes start in the writer; ends[i] is where attribute i's end, relative to it. */
   base: number = 0
@@ -335,16 +335,14 @@ const encoder = new SpanEncoder(writer)
  * `base` the caller sets once the span's own length is final, or null.
  */
 function writeSpanAttributes(w: ProtoWriter, span: RecordingSpan, encoder: SpanEncoder): AttributeSnapshot | null {
-  const keys = span.attributeKeys
-  const values = span.attributeValues
-  if (keys === null || values === null) return null
-  const n = keys.length
+  const pairs = span.attributePairs
+  if (pairs === null) return null
+  const n = pairs.length >> 1
   const snap = encoder.byKind[span.kind] ?? encoder.byKind[0]!
-  const oldKeys = snap.generation === w.generation ? snap.keys : null
-  const oldValues = snap.values
+  const old = snap.generation === w.generation ? snap.pairs : null
   const oldEnds = snap.ends
   const oldBase = snap.base
-  const same = oldKeys === null ? 0 : Math.min(n, oldKeys.length)
+  const same = old === null ? 0 : Math.min(n, old.length >> 1)
   let ends = snap.next
   if (ends.length < n) ends = snap.next = new Int32Array(n * 2)
   const regionStart = w.position
@@ -352,7 +350,7 @@ function writeSpanAttributes(w: ProtoWriter, span: RecordingSpan, encoder: SpanE
   while (i < n) {
     // A run of attributes as in the previous span: one copy.
     let j = i
-    while (j < same && oldKeys![j] === keys[j] && sameValue(oldValues![j]!, values[j]!)) j++
+    while (j < same && old![2 * j] === pairs[2 * j] && sameValue(old![2 * j + 1]!, pairs[2 * j + 1]!)) j++
     if (j > i) {
       const from = i === 0 ? 0 : oldEnds[i - 1]!
       const shift = w.position - regionStart - from
@@ -360,12 +358,11 @@ function writeSpanAttributes(w: ProtoWriter, span: RecordingSpan, encoder: SpanE
       for (; i < j; i++) ends[i] = oldEnds[i]! + shift
       if (i === n) break
     }
-    writeKeyValue(w, SPAN_ATTRIBUTES, keys[i]!, values[i]!)
+    writeKeyValue(w, SPAN_ATTRIBUTES, pairs[2 * i] as string, pairs[2 * i + 1]!)
     ends[i] = w.position - regionStart
     i++
   }
-  snap.keys = keys
-  snap.values = values
+  snap.pairs = pairs
   snap.generation = w.generation
   snap.base = regionStart
   snap.next = oldEnds

@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { node24 } from '../scripts/node24.mjs'
 import { ensureOtel } from './lib/otel-deps.mjs'
+import { quartiles } from './lib/stats.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..')
@@ -164,6 +165,12 @@ function targets(results) {
       // is the bottleneck (server CPU well below 100%; see bench/README.md).
       const row = (fw, variant) => summary.find((s) => s.framework === fw && s.variant === variant)
       const both = (x) => `${x.ratioToBare.toFixed(2)} (per CPU-s ${x.cpuRatioToBare.toFixed(2)})`
+      // The middle half of the rounds' ratios: how far the median could move in another run.
+      const spread = (x) => {
+        const q = x.ratioQuartiles
+        return q === undefined ? '' : `; middle half of the rounds ${q[0].toFixed(2)}-${q[1].toFixed(2)}`
+      }
+      const measured = (x) => `${x.ratioToBare.toFixed(2)} (per CPU-s ${x.cpuRatioToBare.toFixed(2)}${spread(x)})`
       for (const fw of ['express', 'koa', 'fastify']) {
         const floor = row(fw, 'context')
         for (const variant of ['spanline', 'spanline-auto']) {
@@ -172,10 +179,10 @@ function targets(results) {
           if (major >= 24) {
             const want = fw === 'fastify' ? 0.85 : 0.9
             const ok = x.ratioToBare >= want && x.cpuRatioToBare >= want
-            rows.push(`| ${fw} ${variant} throughput ratio to bare ≥ ${want} | ${r.node} | ${both(x)} | ${mark(ok)} |`)
+            rows.push(`| ${fw} ${variant} throughput ratio to bare ≥ ${want} | ${r.node} | ${measured(x)} | ${mark(ok)} |`)
           } else if (floor !== undefined) {
             const ok = x.ratioToBare >= floor.ratioToBare - 0.05 && x.cpuRatioToBare >= floor.cpuRatioToBare - 0.05
-            rows.push(`| ${fw} ${variant} ratio within 0.05 of the context floor, ${both(floor)} | ${r.node} | ${both(x)} | ${mark(ok)} |`)
+            rows.push(`| ${fw} ${variant} ratio within 0.05 of the context floor, ${both(floor)} | ${r.node} | ${measured(x)} | ${mark(ok)} |`)
           }
         }
       }
@@ -184,7 +191,9 @@ function targets(results) {
     if (micro !== undefined) {
       const ours = micro.endToEnd.spanline.median
       const theirs = micro.endToEnd.opentelemetry.median
-      rows.push(`| ≤ 400 ns per span end to end | ${r.node} | ${ours.toFixed(0)} ns | ${mark(ours <= 400)} |`)
+      const q = quartiles(micro.endToEnd.spanline.rounds ?? [])
+      const spread = q === undefined ? '' : ` (middle half of the rounds ${q[0].toFixed(0)}-${q[1].toFixed(0)})`
+      rows.push(`| ≤ 400 ns per span end to end | ${r.node} | ${ours.toFixed(0)} ns${spread} | ${mark(ours <= 400)} |`)
       rows.push(`| ≥ 4× cheaper per span than OpenTelemetry JS | ${r.node} | ${(theirs / ours).toFixed(1)}× | ${mark(theirs / ours >= 4)} |`)
     }
     const startup = r.startup?.data

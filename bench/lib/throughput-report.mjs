@@ -1,6 +1,6 @@
 // Turns the per-run results of bench/throughput.mjs into medians per
 // framework × variant and a markdown table with its footnotes.
-import { median } from './stats.mjs'
+import { median, quartiles } from './stats.mjs'
 
 /**
  * One row per framework × variant. The ratio to bare is taken within each
@@ -25,6 +25,7 @@ export function summarize(runs, frameworks, variants) {
         failed: all.length - ok.length,
         rps: median(ok.map((r) => r.rps)),
         ratioToBare: median(ratios('rps')),
+        ratioQuartiles: quartiles(ratios('rps')),
         p50Ms: median(ok.map((r) => r.p50Ms)),
         p99Ms: median(ok.map((r) => r.p99Ms)),
         peakRssMb: rss.length ? Math.max(...rss) / 1024 : undefined,
@@ -34,6 +35,7 @@ export function summarize(runs, frameworks, variants) {
         clientCoreBusy: median(ok.map((r) => r.clientCoreBusy)),
         requestsPerCpuSecond: median(ok.map((r) => r.requestsPerCpuSecond)),
         cpuRatioToBare: median(ratios('requestsPerCpuSecond')),
+        cpuRatioQuartiles: quartiles(ratios('requestsPerCpuSecond')),
         addedCpuMicros: median(addedMicros),
         loadErrors: ok.reduce((sum, r) => sum + r.loadErrors, 0),
         spanNames: spanNamesPerRequest(ok),

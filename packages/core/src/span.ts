@@ -327,13 +327,14 @@ export class RecordingSpan implements Span, ReadableSpan {
    * Internal (the HTTP semantics in http/server.ts): gives the span its first
    * attributes in one step, adopting the array of pairs (each key followed by
    * its value), which the caller must not touch afterwards. The keys must be
-   * valid and distinct and the values strings or numbers: constants and values read from a request, where a
-   * setAttribute() call per attribute (checks, a duplicate scan) cost a
-   * quarter of a microsecond per request. Limits apply as in setAttribute().
-   * Returns false, having done nothing, if the span already has attributes
-   * (a sampler gave it some), has some deferred, or has ended: the caller
-   * then sets them one by one. `late`: the deferred attributes of an
-   * AttributeSource, which may come after the span ended.
+   * valid and distinct and the values strings or numbers: constants and
+   * values read from a request, where a setAttribute() call per attribute
+   * (checks, a duplicate scan) cost a quarter of a microsecond per request.
+   * Limits apply as in setAttribute(). Returns false, having done nothing,
+   * if the span already has attributes (a sampler gave it some), has some
+   * deferred, or has ended: the caller then sets them one by one. `late`:
+   * the deferred attributes of an AttributeSource, which may come after the
+   * span ended.
    */
   adoptAttributes(pairs: Array<string | number>, late?: boolean): boolean {
     if ((this.ended && late !== true) || this.attributePairs !== null || this.#source !== null) return false

@@ -294,13 +294,13 @@ function writeAttributes(w: ProtoWriter, tag: number, attributes: Attributes): v
  * Span attributes repeat from span to span: a server's spans set the same
  * keys in the same order, and most values (method, scheme, host, peer,
  * protocol, route, status) equal the previous request's. For each span kind
- * the encoder remembers the previous span's attribute arrays and where their
+ * the encoder remembers the previous span's attribute pairs and where their
  * bytes are in the writer; each run of attributes equal to the previous
  * span's (same key, same value, same place) is copied from there in one go,
  * and only the others (url.path) are encoded. The bytes are valid while the
  * writer's generation is unchanged: a queue's arena holds the spans of a
  * batch back to back. Interleaved kinds (a server span and its client
- * spans) each keep their own. Arrays never match (fresh copies on every span).
+ * spans) each keep their own. Array values never match (fresh copies on every span).
  */
 class AttributeSnapshot {
   /** The previous span's attributePairs (key, value, key, value...). */

@@ -114,13 +114,14 @@ function otelTracer(exporter) {
 // ---- the loop under test ---------------------------------------------------
 
 /**
- * A library's span loop: with `encode` (a batch → bytes function), spans go
- * through its batch processor into an exporter that only encodes; without,
- * into a processor that does nothing. Each call gets its own copy of the loop
- * (see lib/loops.mjs).
+ * A library's span loop (`name`: a key of ENCODERS): with `format` (one of
+ * its ENCODERS), spans go through its batch processor into an exporter that
+ * only encodes; without, into a processor that does nothing. Each call gets
+ * its own copy of the loop (see lib/loops.mjs).
  */
-async function setup(name, encode) {
-  const { spanRound } = await loopsFor(`${name}-${encode === undefined ? 'none' : encodingOf(encode)}`)
+async function setup(name, format) {
+  const { spanRound } = await loopsFor(`${name}-${format ?? 'none'}`)
+  const encode = format === undefined ? undefined : ENCODERS[name][format]
   if (name === 'spanline') {
     const exporter = encode === undefined ? undefined : spanlineExporter(encode)
     const tracer = spanlineTracer(exporter)
@@ -147,17 +148,10 @@ const ENCODERS = {
   },
 }
 
-function encodingOf(encode) {
-  for (const formats of Object.values(ENCODERS)) {
-    for (const [format, fn] of Object.entries(formats)) if (fn === encode) return format
-  }
-  throw new Error('unknown encoder')
-}
-
 async function compareSpans(withExport) {
   const libs = {
-    spanline: await setup('spanline', withExport ? ENCODERS.spanline.protobuf : undefined),
-    opentelemetry: await setup('otel', withExport ? ENCODERS.opentelemetry.protobuf : undefined),
+    spanline: await setup('spanline', withExport ? 'protobuf' : undefined),
+    opentelemetry: await setup('opentelemetry', withExport ? 'protobuf' : undefined),
   }
   const times = { spanline: [], opentelemetry: [] }
   for (const lib of Object.values(libs)) await lib.run(SPANS / 2) // warm up
@@ -210,8 +204,8 @@ async function bytesPerSpan() {
   const out = {}
   for (const [lib, formats] of Object.entries(ENCODERS)) {
     out[lib] = {}
-    for (const [format, encode] of Object.entries(formats)) {
-      const { exporter, run } = await setup(lib === 'spanline' ? 'spanline' : 'otel', encode)
+    for (const format of Object.keys(formats)) {
+      const { exporter, run } = await setup(lib, format)
       await run(BATCH * 20)
       out[lib][format] = exporter.bytes / exporter.encoded
     }

@@ -164,13 +164,13 @@ function targets(results) {
       // CPU second, the steadier one when the load generator, not the server,
       // is the bottleneck (server CPU well below 100%; see bench/README.md).
       const row = (fw, variant) => summary.find((s) => s.framework === fw && s.variant === variant)
-      const both = (x) => `${x.ratioToBare.toFixed(2)} (per CPU-s ${x.cpuRatioToBare.toFixed(2)})`
-      // The middle half of the rounds' ratios: how far the median could move in another run.
-      const spread = (x) => {
+      // The ratios, and after them (for the measured variants) the middle half
+      // of the rounds' ratios: how far the median could move in another run.
+      const both = (x, after = '') => `${x.ratioToBare.toFixed(2)} (per CPU-s ${x.cpuRatioToBare.toFixed(2)}${after})`
+      const spreadOf = (x) => {
         const q = x.ratioQuartiles
         return q === undefined ? '' : `; middle half of the rounds ${q[0].toFixed(2)}-${q[1].toFixed(2)}`
       }
-      const measured = (x) => `${x.ratioToBare.toFixed(2)} (per CPU-s ${x.cpuRatioToBare.toFixed(2)}${spread(x)})`
       for (const fw of ['express', 'koa', 'fastify']) {
         const floor = row(fw, 'context')
         for (const variant of ['spanline', 'spanline-auto']) {
@@ -179,10 +179,10 @@ function targets(results) {
           if (major >= 24) {
             const want = fw === 'fastify' ? 0.85 : 0.9
             const ok = x.ratioToBare >= want && x.cpuRatioToBare >= want
-            rows.push(`| ${fw} ${variant} throughput ratio to bare ≥ ${want} | ${r.node} | ${measured(x)} | ${mark(ok)} |`)
+            rows.push(`| ${fw} ${variant} throughput ratio to bare ≥ ${want} | ${r.node} | ${both(x, spreadOf(x))} | ${mark(ok)} |`)
           } else if (floor !== undefined) {
             const ok = x.ratioToBare >= floor.ratioToBare - 0.05 && x.cpuRatioToBare >= floor.cpuRatioToBare - 0.05
-            rows.push(`| ${fw} ${variant} ratio within 0.05 of the context floor, ${both(floor)} | ${r.node} | ${measured(x)} | ${mark(ok)} |`)
+            rows.push(`| ${fw} ${variant} ratio within 0.05 of the context floor, ${both(floor)} | ${r.node} | ${both(x, spreadOf(x))} | ${mark(ok)} |`)
           }
         }
       }

@@ -35,7 +35,6 @@ export function summarize(runs, frameworks, variants) {
         clientCoreBusy: median(ok.map((r) => r.clientCoreBusy)),
         requestsPerCpuSecond: median(ok.map((r) => r.requestsPerCpuSecond)),
         cpuRatioToBare: median(ratios('requestsPerCpuSecond')),
-        cpuRatioQuartiles: quartiles(ratios('requestsPerCpuSecond')),
         addedCpuMicros: median(addedMicros),
         loadErrors: ok.reduce((sum, r) => sum + r.loadErrors, 0),
         spanNames: spanNamesPerRequest(ok),

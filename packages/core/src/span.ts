@@ -159,7 +159,8 @@ export class RecordingSpan implements Span, ReadableSpan {
    * Made by Tracer#startSpan, not by user code. A root span takes its trace
    * id from the id pool here, unless `rootTraceId` is given (the hex that a
    * sampler read; ignored for a child, whose trace id is its parent's). The
-   * span id is taken here, and the start time unless one is given.
+   * span id is taken here; the start time is the caller's (see
+   * Tracer#startSpan for why the clock is not read here).
    */
   constructor(
     pipeline: SpanPipeline,
@@ -171,7 +172,7 @@ export class RecordingSpan implements Span, ReadableSpan {
     rootTraceId: string | undefined,
     traceFlags: number,
     traceState: TraceState | undefined,
-    startTime: number | undefined,
+    startTime: number,
   ) {
     this.#pipeline = pipeline
     this.tracer = tracer
@@ -230,12 +231,7 @@ export class RecordingSpan implements Span, ReadableSpan {
     this.traceFlags = traceFlags
     this.traceState = traceState
     this.parentIsRemote = parent?.isRemote ?? false
-    // Read here rather than by startSpan: process.hrtime's inlined bytecode
-    // (see clock.ts) then belongs to this constructor, and startSpan keeps the
-    // inlining budget for the constructor itself. V8 used it at full speed in
-    // the micro benchmark; where it compiles the constructor alone first
-    // (seen under valgrind), the constructor stays a call either way.
-    this.startTime = startTime ?? now()
+    this.startTime = startTime
     this.endTime = -1
     this.attributePairs = null
     this.#attributes = null

@@ -71,6 +71,14 @@ export interface ReadableSpan extends SpanContext {
 export interface AttributeSource {
   /** Gives `span` its attributes, with adoptAttributes(pairs, true). Called at most once. */
   addAttributes(span: RecordingSpan): void
+  /**
+   * Optional, for an encoder that only needs to read them (the protobuf
+   * one): writes the same attributes into `out` as pairs (key, value...)
+   * from index 0, string values already cut to the span's length limit, and
+   * returns how many entries it wrote. The span's attributes stay deferred:
+   * no array is made for a span that is encoded and dropped.
+   */
+  fillAttributes?(span: RecordingSpan, out: Array<string | number>): number
 }
 
 /** What a recording span needs from the tracer that made it. */
@@ -358,9 +366,11 @@ export class RecordingSpan implements Span, ReadableSpan {
    * first needed: when something reads or sets the span's attributes, or when
    * an exporter encodes the span (in a batch, a few dozen spans at a time,
    * off the request's path and with the encoder's code hot in the CPU's
-   * caches). The source must keep what it needs for that (not the request:
-   * that would keep request and response objects alive until then), and may
-   * add at most `count` attributes. Returns false, having done nothing, when
+   * caches; the protobuf encoder has a source with fillAttributes() write
+   * them into an array of its own, and the span never gets them). The
+   * source must keep what it needs for that (not the request: that would
+   * keep request and response objects alive until then), and may add at
+   * most `count` attributes. Returns false, having done nothing, when
    * the span cannot wait for them: it has attributes already (a sampler's),
    * has ended, or its count limit is below `count` (deferred attributes must
    * never change droppedAttributesCount, which readers take as final). The
@@ -374,9 +384,9 @@ export class RecordingSpan implements Span, ReadableSpan {
 
   /**
    * Computes the attributes deferAttributes() left for later, if any are
-   * still to come. What reads attributePairs directly
-   * (the protobuf encoder) calls this first; `attributes`, setAttribute() and
-   * the like call it themselves. A source that throws (a bug of ours) leaves
+   * still to come. What reads attributePairs directly calls this first
+   * (the protobuf encoder, unless the source can fill its array: see
+   * attributeSource); `attributes`, setAttribute() and the like call it themselves. A source that throws (a bug of ours) leaves
    * the span without those attributes rather than losing it or reaching the app.
    */
   resolveAttributes(): void {
@@ -395,6 +405,19 @@ export class RecordingSpan implements Span, ReadableSpan {
   /** Attributes this span keeps at most (its tracer's span limits). */
   get attributeCountLimit(): number {
     return this.#pipeline.limits.attributeCountLimit
+  }
+
+  /** The length a string attribute value is cut to (its tracer's span limits). */
+  get attributeValueLengthLimit(): number {
+    return this.#pipeline.limits.attributeValueLengthLimit
+  }
+
+  /**
+   * Internal (the protobuf encoder): where the attributes still deferred
+   * come from (see deferAttributes), or null when none are.
+   */
+  get attributeSource(): AttributeSource | null {
+    return this.#source
   }
 
   /** The attributes as an object (null when there are none), made on first read after a change. */

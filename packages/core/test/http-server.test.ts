@@ -454,6 +454,47 @@ describe('a SERVER span\'s HTTP attributes, made when first needed', () => {
     expect(late).toMatchObject({ 'url.scheme': 'https', 'client.address': '203.0.113.9', 'url.path': '/late/1', 'url.query': 'sig=REDACTED', 'http.route': '/:kind/:id', 'http.response.status_code': '200' })
     const { 'app.eager': _flag, ...nowRest } = now!
     expect({ ...late, 'url.path': '/eager/1' }).toEqual({ ...nowRest, 'network.peer.port': late!['network.peer.port'] })
+    // Encoded without being given to the span (the encoder wrote them into an
+    // array of its own); read now, they are made, and are the ones exported.
+    expect(ended[0]!.attributePairs).toBeNull()
+    const read = Object.fromEntries(Object.entries(ended[0]!.attributes!).map(([k, v]) => [k, typeof v === 'number' ? String(v) : v]))
+    expect(read).toEqual(late)
+  })
+
+  it('exported as OTLP protobuf, deferred attributes are cut to the span\'s value length limit', async () => {
+    const bodies: Buffer[] = []
+    const exporter = {
+      export: () => Promise.reject(new Error('export() called')),
+      exportProtobuf: (body: Buffer) => {
+        bodies.push(Buffer.from(body))
+        return Promise.resolve({ ok: true as const })
+      },
+      shutdown: async () => {},
+    }
+    const { BatchSpanProcessor, createTracer, decodeTraceRequest } = await import('../src/index.ts').then(async (m) => ({ ...m, ...(await import('../src/testing.ts')) }))
+    const tracer = createTracer({
+      env: {},
+      spanLimits: { attributeValueLengthLimit: 6 },
+      processors: [new BatchSpanProcessor(exporter, { env: {}, scheduledDelayMillis: 60_000 })],
+    })
+    const tracing = new HttpServerTracing({ tracer })
+    const server = createServer((req, res) => runWithContext(tracing.start(req, res), () => {
+      tracing.setRoute(req, '/a-long-route/:id')
+      res.end()
+    }))
+    const port = await listen(server)
+    for (const path of ['/a-long-path/1?query=long', '/a-long-path/2']) await fetch(`http://127.0.0.1:${port}${path}`, { headers: { 'user-agent': 'a-long-agent/1.0' } })
+    server.close()
+    await tracer.forceFlush()
+    type Decoded = { resourceSpans: Array<{ scopeSpans: Array<{ spans: Array<{ attributes: Array<{ key: string; value: Record<string, unknown> }> }> }> }> }
+    const spans = bodies.flatMap((b) => (decodeTraceRequest(b) as unknown as Decoded).resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans)))
+    const attributes = spans.map((s) => Object.fromEntries(s.attributes.map((a) => [a.key, Object.values(a.value)[0]])))
+    expect(attributes).toHaveLength(2)
+    for (const a of attributes) {
+      expect(a).toMatchObject({ 'url.path': '/a-lon', 'user_agent.original': 'a-long', 'http.route': '/a-lon', 'server.address': '127.0.' })
+      for (const v of Object.values(a)) if (typeof v === 'string') expect(v.length).toBeLessThanOrEqual(6)
+    }
+    expect(attributes[0]!['url.query']).toBe('query=')
   })
 
   it('an attribute the app sets during the request comes after the request\'s own, the route and status code once after it', async () => {

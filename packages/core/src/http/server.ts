@@ -71,8 +71,10 @@ const OPTION_NAMES = ['tracer', 'ignore', 'captureHeaders', 'sensitiveQueryParam
  *
  * It is also where the span's HTTP attributes come from (an AttributeSource):
  * what they are made of is kept here when the request starts and ends, and
- * they are made when first needed, usually when the exporter encodes the
- * span with a few dozen others (see RecordingSpan#deferAttributes). Kept:
+ * they are made when first needed (see RecordingSpan#deferAttributes).
+ * Usually nothing needs them before the protobuf encoder, which has them
+ * written into an array of its own (fillAttributes), with a few dozen spans
+ * at a time, and the span never gets them. Kept:
  * strings and numbers read from the request, its headers object and the
  * connection's peer; never the request or response themselves, which would
  * then outlive the response.
@@ -149,6 +151,10 @@ class ServerRequestState implements AttributeSource {
   addAttributes(span: RecordingSpan): void {
     addRequestAttributes(this, span)
   }
+
+  fillAttributes(span: RecordingSpan, out: Array<string | number>): number {
+    return fillRequestAttributes(this, span, out)
+  }
 }
 
 /** ServerRequestState#phase */
@@ -162,8 +168,9 @@ const SET = 2
  */
 const MAX_ATTRIBUTES = 15
 
-/** HttpServerTracing's #addAttributes, for ServerRequestState (set in its static block). */
+/** HttpServerTracing's #addAttributes and #fill, for ServerRequestState (set in its static block). */
 let addRequestAttributes: (state: ServerRequestState, span: RecordingSpan) => void
+let fillRequestAttributes: (state: ServerRequestState, span: RecordingSpan, out: Array<string | number>) => number
 
 /**
  * Each traced request carries its state under a Symbol.for() key, so every
@@ -328,24 +335,48 @@ export class HttpServerTracing {
 
   static {
     addRequestAttributes = (state, span) => state.owner.#addAttributes(state, span, true)
+    fillRequestAttributes = (state, span, out) => state.owner.#fill(state, out, state.phase === DEFERRED_FINISHED, span.attributeValueLengthLimit)
   }
 
   /**
-   * Sets the span's HTTP attributes from the request's state: the request's
-   * own, and once the request finished with its attributes deferred, the
-   * route, status code and error type as well (otherwise #finish sets those).
-   * The order is for the protobuf encoder, which copies each run of
-   * attributes equal to the previous span's in one go (see
-   * writeSpanAttributes): those that are the same from one request to the
-   * next (method, scheme, protocol, host) first, then those of the client
-   * (address, user agent), the route and status code when known, and last
-   * the request's own (path, query) and the peer port, so that only those
-   * split the run. (Set by #finish, the route and status code come after
-   * them: a second run.)
+   * Sets the span's HTTP attributes from the request's state (see #fill):
+   * the request's own, and once the request finished with its attributes
+   * deferred, the route, status code and error type as well (otherwise
+   * #finish sets those).
    */
   #addAttributes(state: ServerRequestState, span: Span, late: boolean): void {
     const finished = state.phase === DEFERRED_FINISHED
     state.phase = SET
+    // Handed over in one step (see RecordingSpan#adoptAttributes), which cuts long values.
+    const pairs: Array<string | number> = []
+    this.#fill(state, pairs, finished, Infinity)
+    if (!finished && span instanceof RecordingSpan && (pairs.length >> 1) + 2 > span.attributeCountLimit) {
+      // Rare: a count limit too low for them all (and the route and status
+      // code). Then those the conventions require go first, rather than
+      // those that merely encode better. (Never when deferred: see MAX_ATTRIBUTES.)
+      byImportance(pairs)
+    }
+    if (span instanceof RecordingSpan && span.adoptAttributes(pairs, late)) state.known = span.attributePairs!.length >> 1
+    else for (let i = 0; i < pairs.length; i += 2) span.setAttribute(pairs[i] as string, pairs[i + 1])
+  }
+
+  /**
+   * Writes the span's HTTP attributes into `out` as pairs (key, value...)
+   * from index 0 and returns how many entries it wrote; with `finished`,
+   * the route, status code and error type too. String values longer than
+   * `maxLength` are cut. Reads the request's state only, so it can be asked
+   * again: the protobuf encoder writes them into an array of its own,
+   * reused from span to span (see AttributeSource#fillAttributes).
+   *
+   * The order is for that encoder, which copies each run of attributes
+   * equal to the previous span's in one go (see writeSpanAttributes): those
+   * that are the same from one request to the next (method, scheme,
+   * protocol, host) first, then those of the client (address, user agent),
+   * the route and status code when known, and last the request's own (path,
+   * query) and the peer port, so that only those split the run. (Set by
+   * #finish, the route and status code come after them: a second run.)
+   */
+  #fill(state: ServerRequestState, out: Array<string | number>, finished: boolean, maxLength: number): number {
     const { headers, method } = state
     const peer = state.peer
     // Proxies first: Forwarded (RFC 7239), then the X-Forwarded-* family, then the connection.
@@ -355,47 +386,79 @@ export class HttpServerTracing {
     // for 1.1: Node makes httpVersion a new string per request, and the
     // encoder compares each value with the previous span's (see writeSpanAttributes).
     const version = state.httpVersion
-    // Collected first and handed over in one step (see RecordingSpan#adoptAttributes),
-    // as pairs: each key, then its value. The three every request has in the
-    // literal, so that the array's one growth leaves room for 12 attributes.
-    const pairs: Array<string | number> = [
-      ATTR_HTTP_REQUEST_METHOD, method,
-      ATTR_URL_SCHEME, scheme,
-      ATTR_NETWORK_PROTOCOL_VERSION, version === '1.1' ? '1.1' : version === '2.0' ? '2' : version,
-    ]
-    if (method !== state.rawMethod) pairs.push(ATTR_HTTP_REQUEST_METHOD_ORIGINAL, state.rawMethod)
+    // By index, not push(): `out` may be an array of the encoder's, longer
+    // than what is written now.
+    let n = 0
+    out[n++] = ATTR_HTTP_REQUEST_METHOD
+    out[n++] = method
+    out[n++] = ATTR_URL_SCHEME
+    out[n++] = scheme
+    out[n++] = ATTR_NETWORK_PROTOCOL_VERSION
+    out[n++] = version === '1.1' ? '1.1' : version === '2.0' ? '2' : version
+    if (method !== state.rawMethod) {
+      out[n++] = ATTR_HTTP_REQUEST_METHOD_ORIGINAL
+      out[n++] = state.rawMethod
+    }
     // Each source in turn: a malformed X-Forwarded-Host falls back to Host.
     const host = parseHostPort(forwarded?.host) ?? parseHostPort(firstHeaderToken(headers['x-forwarded-host'])) ??
       parseHostPort(headers.host ?? (headers[':authority'] as string | undefined))
     if (host !== undefined) {
-      pairs.push(ATTR_SERVER_ADDRESS, host.address)
-      if (host.port !== undefined) pairs.push(ATTR_SERVER_PORT, host.port)
+      out[n++] = ATTR_SERVER_ADDRESS
+      out[n++] = host.address
+      if (host.port !== undefined) {
+        out[n++] = ATTR_SERVER_PORT
+        out[n++] = host.port
+      }
     }
     const forwardedFor = forwarded?.for ?? firstForwardedFor(headers['x-forwarded-for'])
     const client = forwardedFor === undefined ? peer?.address : nodeAddress(forwardedFor)
-    if (client !== undefined) pairs.push(ATTR_CLIENT_ADDRESS, client)
-    if (peer !== undefined) pairs.push(ATTR_NETWORK_PEER_ADDRESS, peer.address)
+    if (client !== undefined) {
+      out[n++] = ATTR_CLIENT_ADDRESS
+      out[n++] = client
+    }
+    if (peer !== undefined) {
+      out[n++] = ATTR_NETWORK_PEER_ADDRESS
+      out[n++] = peer.address
+    }
     const ua = headers['user-agent']
-    if (ua !== undefined) pairs.push(ATTR_USER_AGENT_ORIGINAL, ua)
+    if (ua !== undefined) {
+      out[n++] = ATTR_USER_AGENT_ORIGINAL
+      out[n++] = ua
+    }
     if (finished) {
       // Deferred until now: the route, status code and error type, as #finish
       // would have set them. Here, before the path: they too mostly repeat
       // from request to request, so they join the first run.
-      if (state.route !== undefined) pairs.push(ATTR_HTTP_ROUTE, state.route)
-      if (state.status !== undefined) pairs.push(ATTR_HTTP_RESPONSE_STATUS_CODE, state.status)
-      if (state.errorType !== undefined) pairs.push(ATTR_ERROR_TYPE, state.errorType)
+      if (state.route !== undefined) {
+        out[n++] = ATTR_HTTP_ROUTE
+        out[n++] = state.route
+      }
+      if (state.status !== undefined) {
+        out[n++] = ATTR_HTTP_RESPONSE_STATUS_CODE
+        out[n++] = state.status
+      }
+      if (state.errorType !== undefined) {
+        out[n++] = ATTR_ERROR_TYPE
+        out[n++] = state.errorType
+      }
     }
-    pairs.push(ATTR_URL_PATH, state.path)
-    if (state.queryAt !== -1) pairs.push(ATTR_URL_QUERY, redactQuery(state.target.slice(state.queryAt + 1), this.#sensitive))
-    if (peer?.port !== undefined) pairs.push(ATTR_NETWORK_PEER_PORT, peer.port)
-    if (!finished && span instanceof RecordingSpan && (pairs.length >> 1) + 2 > span.attributeCountLimit) {
-      // Rare: a count limit too low for them all (and the route and status
-      // code). Then those the conventions require go first, rather than
-      // those that merely encode better. (Never when deferred: see MAX_ATTRIBUTES.)
-      byImportance(pairs)
+    out[n++] = ATTR_URL_PATH
+    out[n++] = state.path
+    if (state.queryAt !== -1) {
+      out[n++] = ATTR_URL_QUERY
+      out[n++] = redactQuery(state.target.slice(state.queryAt + 1), this.#sensitive)
     }
-    if (span instanceof RecordingSpan && span.adoptAttributes(pairs, late)) state.known = span.attributePairs!.length >> 1
-    else for (let i = 0; i < pairs.length; i += 2) span.setAttribute(pairs[i] as string, pairs[i + 1])
+    if (peer?.port !== undefined) {
+      out[n++] = ATTR_NETWORK_PEER_PORT
+      out[n++] = peer.port
+    }
+    if (maxLength !== Infinity) {
+      for (let i = 1; i < n; i += 2) {
+        const v = out[i]!
+        if (typeof v === 'string' && v.length > maxLength) out[i] = v.slice(0, maxLength)
+      }
+    }
+    return n
   }
 
   /** The route template once the router matched; see setServerRoute(). */

@@ -3,7 +3,7 @@ import fc from 'fast-check'
 import protobuf from 'protobufjs'
 import { toUnixNanos, toUnixNanosHalves, toUnixNanosString } from '../../clock.ts'
 import { runWithContext } from '../../context.ts'
-import type { ReadableSpan, Span } from '../../span.ts'
+import type { AttributeSource, ReadableSpan, RecordingSpan, Span } from '../../span.ts'
 import { generateTraceId } from '../../ids.ts'
 import { TraceIdRatioSampler } from '../../sampling/ratio.ts'
 import { createTracer } from '../../tracer.ts'
@@ -30,6 +30,24 @@ type Json = Record<string, unknown>
 /** Decodes with protobufjs, 64-bit integers as decimal strings, defaults left out. */
 function decode(bytes: Uint8Array): Json {
   return Request.toObject(Request.decode(bytes), { longs: String }) as Json
+}
+
+/**
+ * Deferred attributes (as the HTTP server layer defers a span's): given to
+ * the span when read, written into the encoder's own array when encoded.
+ */
+function pairSource(pairs: Array<string | number>, calls = { added: 0, filled: 0 }): AttributeSource {
+  return {
+    addAttributes(span: RecordingSpan): void {
+      calls.added++
+      span.adoptAttributes(pairs.slice(), true)
+    },
+    fillAttributes(_span: RecordingSpan, out: Array<string | number>): number {
+      calls.filled++
+      for (let i = 0; i < pairs.length; i++) out[i] = pairs[i]!
+      return pairs.length
+    },
+  }
 }
 
 /**
@@ -399,6 +417,31 @@ describe('encodeProtobuf', () => {
     }
   })
 
+  it('writes deferred attributes without giving them to the span, and makes them the usual way when the source cannot write them', () => {
+    const exporter = new InMemorySpanExporter()
+    const tracer = createTracer({ env: {}, processors: [new SimpleSpanProcessor(exporter)] })
+    const calls = { added: 0, filled: 0 }
+    const span = tracer.startSpan('deferred', { kind: SpanKind.SERVER }) as RecordingSpan
+    span.deferAttributes(pairSource(['k', 'v', 'n', 7], calls), 2)
+    span.end()
+    const broken = tracer.startSpan('broken', { kind: SpanKind.SERVER }) as RecordingSpan
+    const brokenCalls = { added: 0, filled: 0 }
+    broken.deferAttributes({ ...pairSource(['k', 'w'], brokenCalls), fillAttributes: () => { throw new Error('bug') } }, 1)
+    broken.end()
+    for (let round = 0; round < 2; round++) {
+      const got = spansOf(decode(encodeProtobuf([span, broken, span]))).map((s) => toOtlpJson(s.attributes))
+      const own = [{ key: 'k', value: { stringValue: 'v' } }, { key: 'n', value: { intValue: '7' } }]
+      expect(got).toEqual([own, [{ key: 'k', value: { stringValue: 'w' } }], own])
+    }
+    // Written each of the four times it was encoded, never made; the broken one made once, then read.
+    expect(calls).toEqual({ added: 0, filled: 4 })
+    expect(span.attributePairs).toBeNull()
+    expect(brokenCalls).toEqual({ added: 1, filled: 0 })
+    expect(broken.attributePairs).toEqual(['k', 'w'])
+    expect(span.attributes).toEqual({ k: 'v', n: 7 })
+    expect(calls.added).toBe(1)
+  })
+
   it('carries events, links, status and dropped counts', () => {
     const d = new Map(spansOf(toOtlpJson(decoded) as Json).map((s) => [s.name, s]))
     const child = d.get('SELECT users')!
@@ -572,6 +615,9 @@ describe('ProtobufSpanQueue (spans encoded soon after they end, taken as request
       remote: fc.boolean(),
       events: fc.nat(2),
       attributes: fc.array(attribute, { maxLength: 6 }),
+      // Attributes deferred to a source (as a server span's), which the
+      // encoder has write into arrays of its own, alternately.
+      deferred: fc.boolean(),
     })
     const op = fc.oneof(
       { weight: 6, arbitrary: push },
@@ -591,7 +637,15 @@ describe('ProtobufSpanQueue (spans encoded soon after they end, taken as request
             exporter.reset()
             const tracer = o.tracer === 0 ? a : b
             const span = runWithContext(o.remote ? remote : a.extract({}), () => tracer.startSpan(o.name, { kind: o.kind }))
-            for (const { key, value } of o.attributes) span.setAttribute(key, values[value])
+            if (o.deferred) {
+              // Strings and numbers only (what a source gives), each key once.
+              const byKey = new Map<string, string | number>()
+              for (const { key, value } of o.attributes) {
+                const v = values[value]!
+                if (typeof v === 'string' || typeof v === 'number') byKey.set(key, v)
+              }
+              ;(span as RecordingSpan).deferAttributes(pairSource([...byKey].flat()), byKey.size)
+            } else for (const { key, value } of o.attributes) span.setAttribute(key, values[value])
             for (let i = 0; i < o.events; i++) span.addEvent(`event ${i}`, { k1: 'x' })
             span.end()
             const ended = exporter.getFinishedSpans()[0]!

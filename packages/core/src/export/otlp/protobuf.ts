@@ -133,11 +133,9 @@ export function writeSpan(encoder: SpanEncoder, span: ReadableSpan): void {
   let snapshot: AttributeSnapshot | null = null
   let attributesAt = 0
   if (span instanceof RecordingSpan) {
-    // Attributes deferred until now (a server span's: see RecordingSpan#deferAttributes).
-    span.resolveAttributes()
     writeRecordingHead(w, span)
     attributesAt = w.position - start
-    snapshot = writeSpanAttributes(w, span, encoder)
+    snapshot = writeRecordingAttributes(w, span, encoder)
   } else {
     w.hexBytes(SPAN_TRACE_ID, span.traceId)
     w.hexBytes(SPAN_SPAN_ID, span.spanId)
@@ -303,8 +301,18 @@ function writeAttributes(w: ProtoWriter, tag: number, attributes: Attributes): v
  * spans) each keep their own. Array values never match (fresh copies on every span).
  */
 class AttributeSnapshot {
-  /** The previous span's attributePairs (key, value, key, value...). */
+  /**
+   * The previous span's attribute pairs (key, value, key, value...): its
+   * attributePairs, or one of the two arrays below; `count` entries of it.
+   */
   pairs: readonly AttributeValue[] | null = null
+  count: number = 0
+  /**
+   * Where deferred attributes are made (see AttributeSource#fillAttributes),
+   * alternately: the one not holding the previous span's pairs.
+   */
+  readonly filled: Array<string | number> = []
+  readonly filledToo: Array<string | number> = []
   generation: number = -1
   /** Where the attributes' bytes start in the writer; ends[i] is where attribute i's end, relative to it. */
   base: number = 0
@@ -333,16 +341,37 @@ const encoder = new SpanEncoder(writer)
 /**
  * Writes a span's attributes; returns the snapshot now pointing at them, whose
  * `base` the caller sets once the span's own length is final, or null.
+ * Attributes still deferred (a server span's: see RecordingSpan#deferAttributes)
+ * are made into an array of the snapshot's, not given to the span: it is
+ * dropped once encoded, and the array would be garbage.
  */
-function writeSpanAttributes(w: ProtoWriter, span: RecordingSpan, encoder: SpanEncoder): AttributeSnapshot | null {
-  const pairs = span.attributePairs
-  if (pairs === null) return null
-  const n = pairs.length >> 1
+function writeRecordingAttributes(w: ProtoWriter, span: RecordingSpan, encoder: SpanEncoder): AttributeSnapshot | null {
   const snap = encoder.byKind[span.kind] ?? encoder.byKind[0]!
+  const source = span.attributeSource
+  if (source !== null) {
+    if (source.fillAttributes !== undefined) {
+      const out = snap.pairs === snap.filled ? snap.filledToo : snap.filled
+      let count = -1
+      try {
+        count = source.fillAttributes(span, out)
+      } catch {
+        // Made the usual way below, which reports the error (and leaves the span without them).
+      }
+      if (count >= 0) return writeSpanAttributes(w, out, count, snap)
+    }
+    span.resolveAttributes()
+  }
+  const pairs = span.attributePairs
+  return pairs === null ? null : writeSpanAttributes(w, pairs, pairs.length, snap)
+}
+
+/** Writes `count` entries of `pairs` (key, value...) as span attributes, repeating runs from `snap`'s span; see writeRecordingAttributes. */
+function writeSpanAttributes(w: ProtoWriter, pairs: readonly AttributeValue[], count: number, snap: AttributeSnapshot): AttributeSnapshot {
+  const n = count >> 1
   const old = snap.generation === w.generation ? snap.pairs : null
   const oldEnds = snap.ends
   const oldBase = snap.base
-  const same = old === null ? 0 : Math.min(n, old.length >> 1)
+  const same = old === null ? 0 : Math.min(n, snap.count >> 1)
   let ends = snap.next
   if (ends.length < n) ends = snap.next = new Int32Array(n * 2)
   const regionStart = w.position
@@ -363,6 +392,7 @@ function writeSpanAttributes(w: ProtoWriter, span: RecordingSpan, encoder: SpanE
     i++
   }
   snap.pairs = pairs
+  snap.count = count
   snap.generation = w.generation
   snap.base = regionStart
   snap.next = oldEnds

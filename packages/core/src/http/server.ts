@@ -387,71 +387,36 @@ export class HttpServerTracing {
     // encoder compares each value with the previous span's (see writeSpanAttributes).
     const version = state.httpVersion
     // By index, not push(): `out` may be an array of the encoder's, longer
-    // than what is written now.
+    // than what is written now (see put).
     let n = 0
-    out[n++] = ATTR_HTTP_REQUEST_METHOD
-    out[n++] = method
-    out[n++] = ATTR_URL_SCHEME
-    out[n++] = scheme
-    out[n++] = ATTR_NETWORK_PROTOCOL_VERSION
-    out[n++] = version === '1.1' ? '1.1' : version === '2.0' ? '2' : version
-    if (method !== state.rawMethod) {
-      out[n++] = ATTR_HTTP_REQUEST_METHOD_ORIGINAL
-      out[n++] = state.rawMethod
-    }
+    n = put(out, n, ATTR_HTTP_REQUEST_METHOD, method)
+    n = put(out, n, ATTR_URL_SCHEME, scheme)
+    n = put(out, n, ATTR_NETWORK_PROTOCOL_VERSION, version === '1.1' ? '1.1' : version === '2.0' ? '2' : version)
+    if (method !== state.rawMethod) n = put(out, n, ATTR_HTTP_REQUEST_METHOD_ORIGINAL, state.rawMethod)
     // Each source in turn: a malformed X-Forwarded-Host falls back to Host.
     const host = parseHostPort(forwarded?.host) ?? parseHostPort(firstHeaderToken(headers['x-forwarded-host'])) ??
       parseHostPort(headers.host ?? (headers[':authority'] as string | undefined))
     if (host !== undefined) {
-      out[n++] = ATTR_SERVER_ADDRESS
-      out[n++] = host.address
-      if (host.port !== undefined) {
-        out[n++] = ATTR_SERVER_PORT
-        out[n++] = host.port
-      }
+      n = put(out, n, ATTR_SERVER_ADDRESS, host.address)
+      if (host.port !== undefined) n = put(out, n, ATTR_SERVER_PORT, host.port)
     }
     const forwardedFor = forwarded?.for ?? firstForwardedFor(headers['x-forwarded-for'])
     const client = forwardedFor === undefined ? peer?.address : nodeAddress(forwardedFor)
-    if (client !== undefined) {
-      out[n++] = ATTR_CLIENT_ADDRESS
-      out[n++] = client
-    }
-    if (peer !== undefined) {
-      out[n++] = ATTR_NETWORK_PEER_ADDRESS
-      out[n++] = peer.address
-    }
+    if (client !== undefined) n = put(out, n, ATTR_CLIENT_ADDRESS, client)
+    if (peer !== undefined) n = put(out, n, ATTR_NETWORK_PEER_ADDRESS, peer.address)
     const ua = headers['user-agent']
-    if (ua !== undefined) {
-      out[n++] = ATTR_USER_AGENT_ORIGINAL
-      out[n++] = ua
-    }
+    if (ua !== undefined) n = put(out, n, ATTR_USER_AGENT_ORIGINAL, ua)
     if (finished) {
       // Deferred until now: the route, status code and error type, as #finish
       // would have set them. Here, before the path: they too mostly repeat
       // from request to request, so they join the first run.
-      if (state.route !== undefined) {
-        out[n++] = ATTR_HTTP_ROUTE
-        out[n++] = state.route
-      }
-      if (state.status !== undefined) {
-        out[n++] = ATTR_HTTP_RESPONSE_STATUS_CODE
-        out[n++] = state.status
-      }
-      if (state.errorType !== undefined) {
-        out[n++] = ATTR_ERROR_TYPE
-        out[n++] = state.errorType
-      }
+      if (state.route !== undefined) n = put(out, n, ATTR_HTTP_ROUTE, state.route)
+      if (state.status !== undefined) n = put(out, n, ATTR_HTTP_RESPONSE_STATUS_CODE, state.status)
+      if (state.errorType !== undefined) n = put(out, n, ATTR_ERROR_TYPE, state.errorType)
     }
-    out[n++] = ATTR_URL_PATH
-    out[n++] = state.path
-    if (state.queryAt !== -1) {
-      out[n++] = ATTR_URL_QUERY
-      out[n++] = redactQuery(state.target.slice(state.queryAt + 1), this.#sensitive)
-    }
-    if (peer?.port !== undefined) {
-      out[n++] = ATTR_NETWORK_PEER_PORT
-      out[n++] = peer.port
-    }
+    n = put(out, n, ATTR_URL_PATH, state.path)
+    if (state.queryAt !== -1) n = put(out, n, ATTR_URL_QUERY, redactQuery(state.target.slice(state.queryAt + 1), this.#sensitive))
+    if (peer?.port !== undefined) n = put(out, n, ATTR_NETWORK_PEER_PORT, peer.port)
     if (maxLength !== Infinity) {
       for (let i = 1; i < n; i += 2) {
         const v = out[i]!
@@ -721,6 +686,13 @@ function peerOf(socket: PeerSocket | null | undefined): Peer | undefined {
 }
 
 let lastPeerAddress = ''
+
+/** Writes a pair at `out[n]`, `out[n + 1]`; returns where the next goes. */
+function put(out: Array<string | number>, n: number, key: string, value: string | number): number {
+  out[n] = key
+  out[n + 1] = value
+  return n + 2
+}
 
 /** The request attributes from most to least useful: required by the conventions first. */
 const IMPORTANCE = [

@@ -13,6 +13,8 @@ import {
   SpanStatusCode,
   traceRequests,
   TracingError,
+  type Tracer,
+  type TracerOptions,
 } from '../src/index.ts'
 import { memoryTracer } from './helpers.ts'
 
@@ -384,6 +386,32 @@ describe('traceRequests: a plain node:http server', () => {
   })
 })
 
+/**
+ * A tracer whose batches go out as OTLP protobuf bodies (the exporter's
+ * protobuf path, as OtlpHttpExporter's), and the spans those bodies decode
+ * to once flushed: names, and attributes as an object of protobufjs's values.
+ */
+async function protobufTracer(options: TracerOptions): Promise<{ tracer: Tracer; exported: () => Promise<Array<{ name: string; attributes: Record<string, unknown> }>> }> {
+  const bodies: Buffer[] = []
+  const exporter = {
+    export: () => Promise.reject(new Error('export() called')),
+    exportProtobuf: (body: Buffer) => {
+      bodies.push(Buffer.from(body))
+      return Promise.resolve({ ok: true as const })
+    },
+    shutdown: async () => {},
+  }
+  const { BatchSpanProcessor, createTracer, decodeTraceRequest } = await import('../src/index.ts').then(async (m) => ({ ...m, ...(await import('../src/testing.ts')) }))
+  const tracer = createTracer({ env: {}, ...options, processors: [new BatchSpanProcessor(exporter, { env: {}, scheduledDelayMillis: 60_000 })] })
+  type Decoded = { resourceSpans: Array<{ scopeSpans: Array<{ spans: Array<{ name: string; attributes: Array<{ key: string; value: Record<string, unknown> }> }> }> }> }
+  const exported = async (): Promise<Array<{ name: string; attributes: Record<string, unknown> }>> => {
+    await tracer.forceFlush()
+    const spans = bodies.flatMap((b) => (decodeTraceRequest(b) as unknown as Decoded).resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans)))
+    return spans.map((s) => ({ name: s.name, attributes: Object.fromEntries(s.attributes.map((a) => [a.key, Object.values(a.value)[0]])) }))
+  }
+  return { tracer, exported }
+}
+
 describe('a SERVER span\'s HTTP attributes, made when first needed', () => {
   // The request's attributes are made from what start() kept, when something
   // first reads or sets them, or when the exporter encodes the span.
@@ -416,17 +444,7 @@ describe('a SERVER span\'s HTTP attributes, made when first needed', () => {
   })
 
   it('waits for the exporter: none are made on the request\'s path, and the OTLP body has them all, the same as made at once', async () => {
-    const bodies: Buffer[] = []
-    const exporter = {
-      export: () => Promise.reject(new Error('export() called')),
-      exportProtobuf: (body: Buffer) => {
-        bodies.push(Buffer.from(body))
-        return Promise.resolve({ ok: true as const })
-      },
-      shutdown: async () => {},
-    }
-    const { BatchSpanProcessor, createTracer, decodeTraceRequest } = await import('../src/index.ts').then(async (m) => ({ ...m, ...(await import('../src/testing.ts')) }))
-    const tracer = createTracer({ env: {}, serviceName: 'late', processors: [new BatchSpanProcessor(exporter, { env: {}, scheduledDelayMillis: 60_000 })] })
+    const { tracer, exported } = await protobufTracer({ serviceName: 'late' })
     const tracing = new HttpServerTracing({ tracer })
     // The same request, its attributes made at once (a hook sets one at the start).
     const eager = new HttpServerTracing({ tracer, requestHook: (span) => span.setAttribute('app.eager', true) })
@@ -446,11 +464,9 @@ describe('a SERVER span\'s HTTP attributes, made when first needed', () => {
     expect(ended[0]!.ended).toBe(true)
     expect(ended[0]!.attributePairs).toBeNull() // still deferred: nothing read them
     expect(ended[1]!.attributePairs).not.toBeNull()
-    await tracer.forceFlush()
-    type Decoded = { resourceSpans: Array<{ scopeSpans: Array<{ spans: Array<{ name: string; attributes: Array<{ key: string; value: Record<string, unknown> }> }> }> }> }
-    const spans = bodies.flatMap((b) => (decodeTraceRequest(b) as unknown as Decoded).resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans)))
+    const spans = await exported()
     expect(spans.map((s) => s.name)).toEqual(['GET /:kind/:id', 'GET /:kind/:id'])
-    const [late, now] = spans.map((s) => Object.fromEntries(s.attributes.map((a) => [a.key, Object.values(a.value)[0]])))
+    const [late, now] = spans.map((s) => s.attributes)
     expect(late).toMatchObject({ 'url.scheme': 'https', 'client.address': '203.0.113.9', 'url.path': '/late/1', 'url.query': 'sig=REDACTED', 'http.route': '/:kind/:id', 'http.response.status_code': '200' })
     const { 'app.eager': _flag, ...nowRest } = now!
     expect({ ...late, 'url.path': '/eager/1' }).toEqual({ ...nowRest, 'network.peer.port': late!['network.peer.port'] })
@@ -462,21 +478,7 @@ describe('a SERVER span\'s HTTP attributes, made when first needed', () => {
   })
 
   it('exported as OTLP protobuf, deferred attributes are cut to the span\'s value length limit', async () => {
-    const bodies: Buffer[] = []
-    const exporter = {
-      export: () => Promise.reject(new Error('export() called')),
-      exportProtobuf: (body: Buffer) => {
-        bodies.push(Buffer.from(body))
-        return Promise.resolve({ ok: true as const })
-      },
-      shutdown: async () => {},
-    }
-    const { BatchSpanProcessor, createTracer, decodeTraceRequest } = await import('../src/index.ts').then(async (m) => ({ ...m, ...(await import('../src/testing.ts')) }))
-    const tracer = createTracer({
-      env: {},
-      spanLimits: { attributeValueLengthLimit: 6 },
-      processors: [new BatchSpanProcessor(exporter, { env: {}, scheduledDelayMillis: 60_000 })],
-    })
+    const { tracer, exported } = await protobufTracer({ spanLimits: { attributeValueLengthLimit: 6 } })
     const tracing = new HttpServerTracing({ tracer })
     const server = createServer((req, res) => runWithContext(tracing.start(req, res), () => {
       tracing.setRoute(req, '/a-long-route/:id')
@@ -485,10 +487,7 @@ describe('a SERVER span\'s HTTP attributes, made when first needed', () => {
     const port = await listen(server)
     for (const path of ['/a-long-path/1?query=long', '/a-long-path/2']) await fetch(`http://127.0.0.1:${port}${path}`, { headers: { 'user-agent': 'a-long-agent/1.0' } })
     server.close()
-    await tracer.forceFlush()
-    type Decoded = { resourceSpans: Array<{ scopeSpans: Array<{ spans: Array<{ attributes: Array<{ key: string; value: Record<string, unknown> }> }> }> }> }
-    const spans = bodies.flatMap((b) => (decodeTraceRequest(b) as unknown as Decoded).resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans)))
-    const attributes = spans.map((s) => Object.fromEntries(s.attributes.map((a) => [a.key, Object.values(a.value)[0]])))
+    const attributes = (await exported()).map((s) => s.attributes)
     expect(attributes).toHaveLength(2)
     for (const a of attributes) {
       expect(a).toMatchObject({ 'url.path': '/a-lon', 'user_agent.original': 'a-long', 'http.route': '/a-lon', 'server.address': '127.0.' })

@@ -40,6 +40,19 @@ function cleanArray(value: readonly unknown[], maxLength: number): AttributeValu
 }
 
 /**
+ * Cuts the string values of the first `count` entries of `pairs` (key,
+ * value, key, value...) to `maxLength`, in place: the length limit for
+ * attributes made in one step rather than set one by one.
+ */
+export function cutStringValues(pairs: Array<string | number>, count: number, maxLength: number): void {
+  if (maxLength === Infinity) return
+  for (let i = 1; i < count; i += 2) {
+    const v = pairs[i]!
+    if (typeof v === 'string' && v.length > maxLength) pairs[i] = v.slice(0, maxLength)
+  }
+}
+
+/**
  * Copies `input` into a fresh attributes object within the count and length
  * limits (events and links). Returns the object (null if empty) and how many
  * were dropped.

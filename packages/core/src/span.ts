@@ -1,4 +1,4 @@
-import { cleanAttributeValue, isValidKey, limitAttributes } from './attributes.ts'
+import { cleanAttributeValue, cutStringValues, isValidKey, limitAttributes } from './attributes.ts'
 import { fromEpochMillis, now } from './clock.ts'
 import { debug, warnOnce } from './diag.ts'
 import { hexOfWords, idWords, takeId } from './ids.ts'
@@ -72,13 +72,12 @@ export interface AttributeSource {
   /** Gives `span` its attributes, with adoptAttributes(pairs, true). Called at most once. */
   addAttributes(span: RecordingSpan): void
   /**
-   * Optional, for an encoder that only needs to read them (the protobuf
-   * one): writes the same attributes into `out` as pairs (key, value...)
-   * from index 0, string values already cut to the span's length limit, and
-   * returns how many entries it wrote. The span's attributes stay deferred:
-   * no array is made for a span that is encoded and dropped.
+   * Optional, for an encoder that only needs to read them (see
+   * RecordingSpan#fillDeferredAttributes): writes the same attributes into
+   * `out` as pairs (key, value...) from index 0 and returns how many entries
+   * it wrote. May be asked more than once.
    */
-  fillAttributes?(span: RecordingSpan, out: Array<string | number>): number
+  fillAttributes?(out: Array<string | number>): number
 }
 
 /** What a recording span needs from the tracer that made it. */
@@ -343,13 +342,7 @@ export class RecordingSpan implements Span, ReadableSpan {
   adoptAttributes(pairs: Array<string | number>, late?: boolean): boolean {
     if ((this.ended && late !== true) || this.attributePairs !== null || this.#source !== null) return false
     const limits = this.#pipeline.limits
-    const maxLength = limits.attributeValueLengthLimit
-    if (maxLength !== Infinity) {
-      for (let i = 1; i < pairs.length; i += 2) {
-        const v = pairs[i]!
-        if (typeof v === 'string' && v.length > maxLength) pairs[i] = v.slice(0, maxLength)
-      }
-    }
+    cutStringValues(pairs, pairs.length, limits.attributeValueLengthLimit)
     const count = limits.attributeCountLimit
     if (pairs.length > count * 2) {
       this.droppedAttributesCount += (pairs.length >> 1) - count
@@ -366,8 +359,8 @@ export class RecordingSpan implements Span, ReadableSpan {
    * first needed: when something reads or sets the span's attributes, or when
    * an exporter encodes the span (in a batch, a few dozen spans at a time,
    * off the request's path and with the encoder's code hot in the CPU's
-   * caches; the protobuf encoder has a source with fillAttributes() write
-   * them into an array of its own, and the span never gets them). The
+   * caches; the protobuf encoder has them written into an array of its own,
+   * and the span never gets them: see fillDeferredAttributes). The
    * source must keep what it needs for that (not the request: that would
    * keep request and response objects alive until then), and may add at
    * most `count` attributes. Returns false, having done nothing, when
@@ -384,10 +377,11 @@ export class RecordingSpan implements Span, ReadableSpan {
 
   /**
    * Computes the attributes deferAttributes() left for later, if any are
-   * still to come. What reads attributePairs directly calls this first
-   * (the protobuf encoder, unless the source can fill its array: see
-   * attributeSource); `attributes`, setAttribute() and the like call it themselves. A source that throws (a bug of ours) leaves
-   * the span without those attributes rather than losing it or reaching the app.
+   * still to come. What reads attributePairs directly calls this first (the
+   * protobuf encoder, when fillDeferredAttributes cannot serve it);
+   * `attributes`, setAttribute() and the like call it themselves. A source
+   * that throws (a bug of ours) leaves the span without those attributes
+   * rather than losing it or reaching the app.
    */
   resolveAttributes(): void {
     const source = this.#source
@@ -407,17 +401,26 @@ export class RecordingSpan implements Span, ReadableSpan {
     return this.#pipeline.limits.attributeCountLimit
   }
 
-  /** The length a string attribute value is cut to (its tracer's span limits). */
-  get attributeValueLengthLimit(): number {
-    return this.#pipeline.limits.attributeValueLengthLimit
-  }
-
   /**
-   * Internal (the protobuf encoder): where the attributes still deferred
-   * come from (see deferAttributes), or null when none are.
+   * Internal (the protobuf encoder): writes the attributes still deferred
+   * (see deferAttributes) into `out` as pairs from index 0, within the
+   * span's length limit, without giving them to the span, and returns how
+   * many entries it wrote. Why: a span encoded and then dropped would make
+   * an array only to throw it away. -1 when none are deferred, or their
+   * source cannot write them (or throws: resolveAttributes() then reports
+   * it); the caller reads attributePairs after resolveAttributes() instead.
    */
-  get attributeSource(): AttributeSource | null {
-    return this.#source
+  fillDeferredAttributes(out: Array<string | number>): number {
+    const source = this.#source
+    if (source === null || source.fillAttributes === undefined) return -1
+    let count: number
+    try {
+      count = source.fillAttributes(out)
+    } catch {
+      return -1
+    }
+    cutStringValues(out, count, this.#pipeline.limits.attributeValueLengthLimit)
+    return count
   }
 
   /** The attributes as an object (null when there are none), made on first read after a change. */

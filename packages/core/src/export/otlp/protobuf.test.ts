@@ -42,7 +42,7 @@ function pairSource(pairs: Array<string | number>, calls = { added: 0, filled: 0
       calls.added++
       span.adoptAttributes(pairs.slice(), true)
     },
-    fillAttributes(_span: RecordingSpan, out: Array<string | number>): number {
+    fillAttributes(out: Array<string | number>): number {
       calls.filled++
       for (let i = 0; i < pairs.length; i++) out[i] = pairs[i]!
       return pairs.length

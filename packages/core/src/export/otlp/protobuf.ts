@@ -347,20 +347,11 @@ const encoder = new SpanEncoder(writer)
  */
 function writeRecordingAttributes(w: ProtoWriter, span: RecordingSpan, encoder: SpanEncoder): AttributeSnapshot | null {
   const snap = encoder.byKind[span.kind] ?? encoder.byKind[0]!
-  const source = span.attributeSource
-  if (source !== null) {
-    if (source.fillAttributes !== undefined) {
-      const out = snap.pairs === snap.filled ? snap.filledToo : snap.filled
-      let count = -1
-      try {
-        count = source.fillAttributes(span, out)
-      } catch {
-        // Made the usual way below, which reports the error (and leaves the span without them).
-      }
-      if (count >= 0) return writeSpanAttributes(w, out, count, snap)
-    }
-    span.resolveAttributes()
-  }
+  // The array not holding the previous span's pairs, which the run copying compares with.
+  const out = snap.pairs === snap.filled ? snap.filledToo : snap.filled
+  const count = span.fillDeferredAttributes(out)
+  if (count >= 0) return writeSpanAttributes(w, out, count, snap)
+  span.resolveAttributes()
   const pairs = span.attributePairs
   return pairs === null ? null : writeSpanAttributes(w, pairs, pairs.length, snap)
 }

@@ -1,5 +1,6 @@
 import {
   AlwaysOffSampler,
+  BatchSpanProcessor,
   createTracer,
   getActiveSpan,
   runWithSpan,
@@ -9,9 +10,12 @@ import {
   toUnixNanos,
   tracerOf,
   TracingError,
+  SimpleSpanProcessor,
   type ReadableSpan,
   type RecordingSpan,
+  type SpanProcessor,
 } from '../src/index.ts'
+import { InMemorySpanExporter } from '../src/testing.ts'
 import { collectDiagnostics, memoryTracer, sleep } from './helpers.ts'
 
 describe('spans', () => {
@@ -222,6 +226,36 @@ describe('unsampled spans', () => {
     expect(exporter.getFinishedSpans()).toHaveLength(0)
     tracer2.startSpan('r').end()
     expect(seen).toEqual(['start r', 'end r'])
+  })
+
+  it('calls onStart() of every processor that has one, in order, beside the batch and simple processors (which ignore it)', async () => {
+    const seen: string[] = []
+    const custom = (tag: string): SpanProcessor => ({
+      onStart: (s) => void seen.push(`${tag} start ${s.name}`),
+      onEnd: (s) => void seen.push(`${tag} end ${s.name}`),
+      forceFlush: async () => {},
+      shutdown: async () => {},
+    })
+    // A subclass that overrides onStart() is called; one without onStart() at all is skipped, not an error.
+    class Marking extends BatchSpanProcessor {
+      override onStart(span: RecordingSpan): void {
+        span.setAttribute('marked', true)
+      }
+    }
+    const onlyEnd = { onEnd: (s: ReadableSpan) => void seen.push(`c end ${s.name}`), forceFlush: async () => {}, shutdown: async () => {} }
+    const simple = new InMemorySpanExporter()
+    const batched = new InMemorySpanExporter()
+    const tracer = createTracer({
+      env: {},
+      processors: [custom('a'), new SimpleSpanProcessor(simple), custom('b'), new Marking(batched), onlyEnd as unknown as SpanProcessor],
+    })
+    const before = tracer.stats().errors.processor
+    tracer.startSpan('x').end()
+    await tracer.forceFlush()
+    expect(seen).toEqual(['a start x', 'b start x', 'a end x', 'b end x', 'c end x'])
+    expect(simple.getFinishedSpans().map((s) => [s.name, s.attributes])).toEqual([['x', { marked: true }]])
+    expect(batched.getFinishedSpans().map((s) => s.name)).toEqual(['x'])
+    expect(tracer.stats().errors.processor).toBe(before)
   })
 
   it('a tracer without processors makes non-recording spans that still carry ids', () => {

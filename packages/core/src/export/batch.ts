@@ -100,8 +100,15 @@ export class BatchSpanProcessor implements SpanProcessor {
   #queue: ReadableSpan[] = []
   /** Set when the exporter takes OTLP protobuf bodies: spans queue as bytes, and #queue stays empty. */
   readonly #encoded: ProtobufSpanQueue | undefined
-  /** Spans ended since the last run was encoded onto #encoded (fewer than ENCODE_RUN). */
-  #ended: ReadableSpan[] = []
+  /**
+   * Spans ended since the last run was encoded onto #encoded: the first
+   * #endedCount of these ENCODE_RUN slots. Two fixed arrays, used in turn,
+   * rather than a new array per run grown twice on the way to 32: a span
+   * ending while a run is encoded goes into the other one.
+   */
+  #ended: Array<ReadableSpan | undefined> = new Array<ReadableSpan | undefined>(ENCODE_RUN).fill(undefined)
+  #endedToo: Array<ReadableSpan | undefined> = new Array<ReadableSpan | undefined>(ENCODE_RUN).fill(undefined)
+  #endedCount = 0
   /**
    * How many spans #encoded holds, kept here so that onEnd() counts the
    * queue without reading the queue object (its fields are out of the CPU
@@ -161,7 +168,10 @@ export class BatchSpanProcessor implements SpanProcessor {
       return
     }
     if (this.#encoded === undefined) this.#queue.push(span)
-    else if (this.#ended.push(span) >= ENCODE_RUN) this.#encodeEnded()
+    else {
+      this.#ended[this.#endedCount] = span
+      if (++this.#endedCount === ENCODE_RUN) this.#encodeEnded()
+    }
     if (queued + 1 >= this.#maxBatch) this.#kick()
     else if (this.#timer === undefined) {
       this.#timer = setTimeout(BatchSpanProcessor.#onTimer, this.#delay, this)
@@ -176,18 +186,24 @@ export class BatchSpanProcessor implements SpanProcessor {
   }
 
   get #size(): number {
-    return this.#encoded === undefined ? this.#queue.length : this.#held + this.#ended.length
+    return this.#encoded === undefined ? this.#queue.length : this.#held + this.#endedCount
   }
 
   /** Encodes the spans held in #ended onto the protobuf queue, in the order they ended. */
   #encodeEnded(): void {
+    const count = this.#endedCount
+    if (count === 0) return
     const ended = this.#ended
-    if (ended.length === 0) return
-    this.#ended = []
+    this.#ended = this.#endedToo
+    this.#endedToo = ended
+    this.#endedCount = 0
     const queue = this.#encoded!
-    for (let i = 0; i < ended.length; i++) {
+    for (let i = 0; i < count; i++) {
+      const span = ended[i]!
+      // Not kept once encoded: the slot would hold the span (and its request's state) until overwritten.
+      ended[i] = undefined
       try {
-        queue.push(ended[i]!)
+        queue.push(span)
       } catch (err) {
         // Not thrown into the app (this runs inside some span's end()); counted like a failed export.
         this.#stats.dropped.exportFailed++

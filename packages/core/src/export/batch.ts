@@ -1,7 +1,7 @@
 import { debug, warnOnce } from '../diag.ts'
 import { envInteger, type Env } from '../env.ts'
 import { ERR_INVALID_ARGUMENT, TracingError } from '../errors.ts'
-import type { ReadableSpan } from '../span.ts'
+import type { ReadableSpan, RecordingSpan } from '../span.ts'
 import { TraceFlags } from '../types.ts'
 import { ProtobufSpanQueue, type EncodedBatch } from './otlp/span-queue.ts'
 import type { ExportResult, SpanExporter, SpanProcessor } from './processor.ts'
@@ -149,7 +149,8 @@ export class BatchSpanProcessor implements SpanProcessor {
     }
   }
 
-  onStart(): void {}
+  /** Nothing to do when a span starts (the tracer then skips the call). */
+  onStart(_span: RecordingSpan): void {}
 
   onEnd(span: ReadableSpan): void {
     if ((span.traceFlags & TraceFlags.SAMPLED) === 0) return

@@ -59,7 +59,8 @@ export class SimpleSpanProcessor implements SpanProcessor {
     this.#exporter = exporter
   }
 
-  onStart(): void {}
+  /** Nothing to do when a span starts (the tracer then skips the call). */
+  onStart(_span: RecordingSpan): void {}
 
   onEnd(span: ReadableSpan): void {
     if ((span.traceFlags & TraceFlags.SAMPLED) === 0) return

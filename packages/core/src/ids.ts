@@ -81,30 +81,47 @@ export function idPool(): Buffer {
   return pool
 }
 
-/** For hexOfWords(): four words written back as bytes, then formatted natively. */
-const scratch = Buffer.alloc(16)
-const scratchView = new DataView(scratch.buffer, scratch.byteOffset, 16)
+/** The lowercase hex digits as character codes, by value. */
+const DIGITS = new Uint8Array([48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 97, 98, 99, 100, 101, 102])
+const fromCharCode = String.fromCharCode
 
 /**
  * The hex of an id kept as 32-bit words (from idWords, in order): a span id
- * from two (`w2`, `w3` unused), a trace id from four.
+ * from two (`w2`, `w3` unused), a trace id from four. Each word's bytes are
+ * written low byte first, as they lie in the pool on a little-endian machine.
+ *
+ * One String.fromCharCode() call with every digit, not Buffer#toString('hex'):
+ * the native call (an API callback, a temporary allocation, a new string)
+ * took 115 ns for a span id on Node 20 and 131 on Node 24 against 42 and 48
+ * here, and under callgrind ~1,800 instructions per request went to the two
+ * ids of every unsampled server span. Digits by table, written out: a helper
+ * called 32 times would use up the inlining budget of this function's callers.
  */
 export function hexOfWords(length: 8 | 16, w0: number, w1: number, w2: number, w3: number): string {
-  scratchView.setInt32(0, w0, true)
-  scratchView.setInt32(4, w1, true)
-  scratchView.setInt32(8, w2, true)
-  scratchView.setInt32(12, w3, true)
-  return scratch.toString('hex', 0, length)
+  const d = DIGITS
+  if (length === 8) {
+    return fromCharCode(
+      d[(w0 >>> 4) & 15]!, d[w0 & 15]!, d[(w0 >>> 12) & 15]!, d[(w0 >>> 8) & 15]!, d[(w0 >>> 20) & 15]!, d[(w0 >>> 16) & 15]!, d[w0 >>> 28]!, d[(w0 >>> 24) & 15]!,
+      d[(w1 >>> 4) & 15]!, d[w1 & 15]!, d[(w1 >>> 12) & 15]!, d[(w1 >>> 8) & 15]!, d[(w1 >>> 20) & 15]!, d[(w1 >>> 16) & 15]!, d[w1 >>> 28]!, d[(w1 >>> 24) & 15]!,
+    )
+  }
+  return fromCharCode(
+    d[(w0 >>> 4) & 15]!, d[w0 & 15]!, d[(w0 >>> 12) & 15]!, d[(w0 >>> 8) & 15]!, d[(w0 >>> 20) & 15]!, d[(w0 >>> 16) & 15]!, d[w0 >>> 28]!, d[(w0 >>> 24) & 15]!,
+    d[(w1 >>> 4) & 15]!, d[w1 & 15]!, d[(w1 >>> 12) & 15]!, d[(w1 >>> 8) & 15]!, d[(w1 >>> 20) & 15]!, d[(w1 >>> 16) & 15]!, d[w1 >>> 28]!, d[(w1 >>> 24) & 15]!,
+    d[(w2 >>> 4) & 15]!, d[w2 & 15]!, d[(w2 >>> 12) & 15]!, d[(w2 >>> 8) & 15]!, d[(w2 >>> 20) & 15]!, d[(w2 >>> 16) & 15]!, d[w2 >>> 28]!, d[(w2 >>> 24) & 15]!,
+    d[(w3 >>> 4) & 15]!, d[w3 & 15]!, d[(w3 >>> 12) & 15]!, d[(w3 >>> 8) & 15]!, d[(w3 >>> 20) & 15]!, d[(w3 >>> 16) & 15]!, d[w3 >>> 28]!, d[(w3 >>> 24) & 15]!,
+  )
 }
 
 /** A 16-byte trace id as 32 lowercase hex characters, never all zeros. */
 export function generateTraceId(): string {
-  const start = takeId(16)
-  return pool.toString('hex', start, start + 16)
+  const at = takeId(16) >>> 2
+  const w = idWords
+  return hexOfWords(16, w[at]!, w[at + 1]!, w[at + 2]!, w[at + 3]!)
 }
 
 /** An 8-byte span id as 16 lowercase hex characters, never all zeros. */
 export function generateSpanId(): string {
-  const start = takeId(8)
-  return pool.toString('hex', start, start + 8)
+  const at = takeId(8) >>> 2
+  return hexOfWords(8, idWords[at]!, idWords[at + 1]!, 0, 0)
 }

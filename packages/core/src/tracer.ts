@@ -7,7 +7,7 @@ import { BatchSpanProcessor, type ProcessorStats } from './export/batch.ts'
 import { exportersFromEnv, processorsFor } from './export/from-env.ts'
 import { SimpleSpanProcessor, type SpanExporter, type SpanProcessor } from './export/processor.ts'
 import { registry } from './global.ts'
-import { generateSpanId, generateTraceId } from './ids.ts'
+import { generateTraceId } from './ids.ts'
 import { isValidSpanId, isValidTraceId } from './propagation/traceparent.ts'
 import { resolveSpanLimits, type SpanLimits } from './limits.ts'
 import { defaultGetter, defaultSetter, type Getter, type Setter } from './propagation/carrier.ts'
@@ -18,7 +18,7 @@ import { samplerFromEnv } from './sampling/from-env.ts'
 import { samplerReadsTraceId } from './sampling/reads-trace-id.ts'
 import { RESULT_DROP, RESULT_SAMPLED, SamplingDecision, type Sampler, type SamplingResult } from './sampling/sampler.ts'
 import { Shortcut, samplingShortcut } from './sampling/shortcut.ts'
-import { NonRecordingSpan, RecordingSpan, type Span, type SpanPipeline } from './span.ts'
+import { localNonRecordingSpan, NonRecordingSpan, RecordingSpan, type Span, type SpanPipeline } from './span.ts'
 import {
   SpanKind,
   SpanStatusCode,
@@ -251,8 +251,9 @@ export class Tracer {
       } else parent = given
     }
     // A span of ours is valid by construction (and reading its ids would
-    // make their hex strings, which a recording span makes only on demand).
-    if (parent !== undefined && !(parent instanceof RecordingSpan) && !(isValidTraceId(parent.traceId) && isValidSpanId(parent.spanId))) {
+    // make their hex strings, which a span the tracer made makes only on demand).
+    if (parent !== undefined && !(parent instanceof RecordingSpan) && !(parent instanceof NonRecordingSpan && (parent.spanId0 | parent.spanId1) !== 0) &&
+      !(isValidTraceId(parent.traceId) && isValidSpanId(parent.spanId))) {
       debug('startSpan(%s): invalid parent ids ignored, starting a new trace', name)
       parent = undefined
     }
@@ -268,7 +269,7 @@ export class Tracer {
     let traceId: string | undefined
 
     if (suppressed || pipeline.shutDown) {
-      return new NonRecordingSpan(traceIdHex(parent), generateSpanId(), random, parent?.traceState, false)
+      return localNonRecordingSpan(parent, undefined, random, parent?.traceState)
     }
 
     let result: SamplingResult
@@ -283,8 +284,7 @@ export class Tracer {
     const traceState = result.traceState ?? parent?.traceState
     if (result.decision === SamplingDecision.DROP || pipeline.processors.length === 0) {
       pipeline.unsampled++
-      traceId ??= traceIdHex(parent)
-      return new NonRecordingSpan(traceId, generateSpanId(), flags, traceState, false)
+      return localNonRecordingSpan(parent, traceId, flags, traceState)
     }
     pipeline.started++
 

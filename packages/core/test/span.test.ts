@@ -3,10 +3,13 @@ import {
   BatchSpanProcessor,
   createTracer,
   getActiveSpan,
+  NonRecordingSpan,
+  runSuppressed,
   runWithSpan,
   SpanKind,
   SpanStatusCode,
   TraceFlags,
+  TraceIdRatioSampler,
   toUnixNanos,
   tracerOf,
   TracingError,
@@ -207,6 +210,63 @@ describe('unsampled spans', () => {
     child.end()
     span.end()
     expect(exporter.getFinishedSpans()).toHaveLength(0)
+  })
+
+  it('keep their trace across children whichever id is read first, and never hand out an id twice', () => {
+    const { tracer } = memoryTracer({ sampler: new AlwaysOffSampler() })
+    const ids = new Set<string>()
+    for (let i = 0; i < 3000; i++) {
+      const root = tracer.startSpan('root')
+      const child = runWithSpan(root, () => tracer.startSpan('child'))
+      const grandchild = runWithSpan(child, () => tracer.startSpan('grandchild'))
+      // The youngest read first: each made its hex from its own copy of the words.
+      expect(grandchild.traceId).toMatch(/^[0-9a-f]{32}$/)
+      expect(child.traceId).toBe(grandchild.traceId)
+      expect(root.traceId).toBe(grandchild.traceId)
+      for (const span of [root, child, grandchild]) {
+        expect(span.spanId).toMatch(/^[0-9a-f]{16}$/)
+        expect(span.spanId).toBe(span.spanId) // made once, then kept
+        ids.add(span.spanId)
+      }
+      ids.add(root.traceId)
+    }
+    expect(ids.size).toBe(3000 * 4)
+  })
+
+  it('take the trace of a recording parent when suppressed, and the trace id a sampler was shown', () => {
+    const { tracer } = memoryTracer()
+    const parent = tracer.startSpan('recording')
+    const suppressed = runWithSpan(parent, () => runSuppressed(() => tracer.startSpan('suppressed')))
+    expect(suppressed.isRecording()).toBe(false)
+    expect(suppressed.traceId).toBe(parent.traceId)
+    expect(suppressed.spanId).not.toBe(parent.spanId)
+    // A ratio sampler reads the new trace's id: the unsampled span keeps that one.
+    const seen: string[] = []
+    const ratio = new TraceIdRatioSampler(0)
+    const { tracer: dropping } = memoryTracer({
+      sampler: {
+        shouldSample: (parent, traceId) => {
+          seen.push(traceId)
+          return ratio.shouldSample(parent, traceId)
+        },
+        toString: () => 'Spy',
+      },
+    })
+    const dropped = dropping.startSpan('dropped', { parent: null })
+    expect(dropped.isRecording()).toBe(false)
+    expect(dropped.traceId).toBe(seen[0])
+  })
+
+  it('check the ids of a parent made by hand, not of those the tracer made', () => {
+    const { tracer } = memoryTracer({ sampler: new AlwaysOffSampler() })
+    const valid = new NonRecordingSpan('4bf92f3577b34da6a3ce929d0e0e4736', '00f067aa0ba902b7', TraceFlags.SAMPLED, undefined, false)
+    const child = tracer.startSpan('child', { parent: valid })
+    expect(child.traceId).toBe(valid.traceId)
+    expect(valid.spanId).toBe('00f067aa0ba902b7')
+    const invalid = new NonRecordingSpan('not hex', '00f067aa0ba902b7', TraceFlags.SAMPLED, undefined, false)
+    const orphan = tracer.startSpan('orphan', { parent: invalid })
+    expect(orphan.traceId).toMatch(/^[0-9a-f]{32}$/)
+    expect(orphan.traceId).not.toBe('not hex')
   })
 
   it('record-only spans reach processors but are never exported', () => {

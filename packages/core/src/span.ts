@@ -195,6 +195,10 @@ export class RecordingSpan implements Span, ReadableSpan {
     let p1 = 0
     let traceHex: string | undefined
     let parentHex: string | undefined
+    // The same id rules as NonRecordingSpan's constructor (a new trace's id
+    // and the span's in one take; a local parent's trace words copied, else
+    // its hex): kept as two copies, since this constructor's size is what
+    // lets V8 inline it into startSpan (see there). Change both together.
     const words = idWords
     let at: number
     if (parent === undefined && rootTraceId === undefined) {
@@ -595,6 +599,7 @@ export class NonRecordingSpan implements Span {
       traceHex = traceId
       spanHex = spanIdOrParent as string
     } else {
+      // As in RecordingSpan's constructor (see there why the two are copies).
       const parent = spanIdOrParent as SpanContext | undefined
       const words = idWords
       let at: number

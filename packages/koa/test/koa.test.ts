@@ -38,6 +38,9 @@ function buildExtrasApp(major: KoaMajor, middleware: Middleware | undefined): Ko
     if (ctx.path === '/before-router') throw new BoomError('before router')
     // The router runs only after a real wait here (an auth lookup, say).
     if (ctx.path.startsWith('/late/')) await sleep(1)
+    // A method override (as koa-methodoverride does): the router matches the new method.
+    const override = ctx.get('x-http-method-override')
+    if (override !== '') ctx.method = override
     await next()
   })
   const root = new Router()
@@ -50,6 +53,9 @@ function buildExtrasApp(major: KoaMajor, middleware: Middleware | undefined): Ko
   })
   root.all('/any/:x', (ctx) => {
     ctx.body = `any ${ctx.method}`
+  })
+  root.put('/override/:id', (ctx) => {
+    ctx.body = 'put'
   })
   root.get(/^\/re\/(\d+)$/, (ctx) => {
     ctx.body = 're'
@@ -200,6 +206,16 @@ describe.each([2, 3] as const)('@spanline/koa on koa %i', (major) => {
       expect(span.attributes!['http.route']).toBe('/secure/shops/:shopId/items/:itemId')
       expect(span.attributes!['http.response.status_code']).toBe(401)
       expect(span.statusCode).toBe(SpanStatusCode.UNSET)
+    })
+
+    it('a method changed by an earlier middleware: the route the router matched for the new method', async () => {
+      await request(extras.server).post('/override/7').set('x-http-method-override', 'PUT').expect(200, 'put')
+      await request(extras.server).post('/override/7').expect(404)
+      const spans = await serverSpans(2)
+      // Named by the method the request came with, routed by the one the app gave it.
+      expect(spans.map((s) => s.name)).toEqual(['POST /override/:id', 'POST'])
+      expect(spans[0]!.attributes!['http.route']).toBe('/override/:id')
+      expect(spans[1]!.attributes!['http.route']).toBeUndefined()
     })
 
     it('unmatched (404), a known path with another method, and an error before the router: no route, named by the method', async () => {

@@ -751,6 +751,44 @@ describe('ProtobufSpanQueue (spans encoded soon after they end, taken as request
     expect(queue.take(1).body.equals(encodeProtobuf([many[0]!]))).toBe(true)
   })
 
+  it('keeps its index of spans right as it grows, partly empties and shrinks after a burst', () => {
+    const exporter = new InMemorySpanExporter()
+    const a = createTracer({ env: {}, serviceName: 'a', processors: [new SimpleSpanProcessor(exporter)] })
+    const b = createTracer({ env: {}, serviceName: 'b', processors: [new SimpleSpanProcessor(exporter)] })
+    // Two resources in turn now and then, so that takes also go through the grouped path.
+    for (let i = 0; i < 5000; i++) (i % 97 === 0 ? b : a).startSpan(`s${i}`, { attributes: { i } }).end()
+    const all = exporter.getFinishedSpans()
+    const queue = new ProtobufSpanQueue()
+    const pending: ReadableSpan[] = []
+    let next = 0
+    const push = (n: number): void => {
+      for (const span of all.slice(next, next + n)) {
+        queue.push(span)
+        pending.push(span)
+      }
+      next += n
+    }
+    const take = (n: number): void => {
+      const expected = pending.splice(0, n)
+      const { body, count } = queue.take(n)
+      expect(count).toBe(expected.length)
+      expect(body.equals(encodeProtobuf(expected))).toBe(true)
+      expect(queue.length).toBe(pending.length)
+    }
+    push(130) // past the first two sizes
+    take(7)
+    push(200)
+    take(100)
+    take(1000)
+    push(4500) // a burst past the size kept when idle
+    take(4000)
+    take(600)
+    push(70)
+    take(69)
+    take(1)
+    expect(next).toBe(4900)
+  })
+
   it('leaves the queue as it was when a span cannot be encoded', () => {
     const queue = new ProtobufSpanQueue()
     queue.push(spans[0]!)

@@ -40,16 +40,25 @@ const MAX_IDLE_ARENA = 4 * 1024 * 1024
  * and Buffer.allocUnsafe() carves those from a pool shared with other code.
  */
 const MIN_RECYCLED_BODY = 16 * 1024
+/** Entries #starts and #groupOf start with; grown by doubling, back to this once a burst past MAX_IDLE_INDEX is taken. */
+const INITIAL_INDEX = 64
+const MAX_IDLE_INDEX = 4096
 
 export class ProtobufSpanQueue {
   /** The queued spans' encodings, back to back: ScopeSpans.spans entries. */
   readonly #arena = new ProtoWriter()
   readonly #encoder = new SpanEncoder(this.#arena)
   readonly #out = new ProtoWriter()
-  /** Where each queued span's bytes start in the arena; they end where the next one's start. */
-  #starts: number[] = []
-  /** Each queued span's group, an index into #groups. */
-  #groupOf: number[] = []
+  /**
+   * Where each queued span's bytes start in the arena (they end where the
+   * next one's start) and its group (an index into #groups), for the first
+   * #count entries. Typed arrays kept from batch to batch, not arrays made
+   * per batch and grown by push(): their elements are outside the JS heap,
+   * so a young-generation collection never copies them while a batch fills.
+   */
+  #starts = new Int32Array(INITIAL_INDEX)
+  #groupOf = new Int32Array(INITIAL_INDEX)
+  #count = 0
   #groups: SpanGroup[] = []
   /** The group of the previous span (almost every span has the same one), and its resource and scope. */
   #last = -1
@@ -68,7 +77,7 @@ export class ProtobufSpanQueue {
 
   /** Spans queued. */
   get length(): number {
-    return this.#starts.length
+    return this.#count
   }
 
   /** Encodes an ended span onto the queue. If encoding throws, the queue is left as it was. */
@@ -81,8 +90,21 @@ export class ProtobufSpanQueue {
       arena.rewind(start)
       throw err
     }
-    this.#starts.push(start)
-    this.#groupOf.push(this.#groupFor(span))
+    const group = this.#groupFor(span)
+    const n = this.#count
+    if (n === this.#starts.length) this.#grow()
+    this.#starts[n] = start
+    this.#groupOf[n] = group
+    this.#count = n + 1
+  }
+
+  #grow(): void {
+    const starts = new Int32Array(this.#starts.length * 2)
+    starts.set(this.#starts)
+    this.#starts = starts
+    const groupOf = new Int32Array(starts.length)
+    groupOf.set(this.#groupOf)
+    this.#groupOf = groupOf
   }
 
   /**
@@ -94,7 +116,7 @@ export class ProtobufSpanQueue {
     const arena = this.#arena
     const starts = this.#starts
     const groupOf = this.#groupOf
-    const total = starts.length
+    const total = this.#count
     const count = Math.min(max, total)
     const end = count < total ? starts[count]! : arena.position
     const out = this.#out
@@ -176,9 +198,13 @@ export class ProtobufSpanQueue {
 
   /** Forgets the oldest `count` spans, whose bytes end at `end`. */
   #drop(count: number, end: number): void {
-    if (count === this.#starts.length) {
-      this.#starts = []
-      this.#groupOf = []
+    const total = this.#count
+    if (count === total) {
+      this.#count = 0
+      if (this.#starts.length > MAX_IDLE_INDEX) {
+        this.#starts = new Int32Array(INITIAL_INDEX)
+        this.#groupOf = new Int32Array(INITIAL_INDEX)
+      }
       this.#groups = []
       this.#last = -1
       this.#lastResource = undefined
@@ -188,10 +214,12 @@ export class ProtobufSpanQueue {
       return
     }
     this.#arena.shift(end)
-    const starts = this.#starts.slice(count)
-    for (let i = 0; i < starts.length; i++) starts[i]! -= end
-    this.#starts = starts
-    this.#groupOf = this.#groupOf.slice(count)
+    const starts = this.#starts
+    starts.copyWithin(0, count, total)
+    this.#groupOf.copyWithin(0, count, total)
+    const left = total - count
+    for (let i = 0; i < left; i++) starts[i]! -= end
+    this.#count = left
   }
 
   /**

@@ -215,6 +215,7 @@ describe.each([2, 3] as const)('@spanline/koa on koa %i', (major) => {
       // Named by the method the request came with, routed by the one the app gave it.
       expect(spans.map((s) => s.name)).toEqual(['POST /override/:id', 'POST'])
       expect(spans[0]!.attributes!['http.route']).toBe('/override/:id')
+      expect(spans[0]!.attributes!['http.request.method']).toBe('POST')
       expect(spans[1]!.attributes!['http.route']).toBeUndefined()
     })
 

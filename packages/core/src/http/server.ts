@@ -625,11 +625,13 @@ let subscribed = false
 function drivenByNodeServer(res: ServerResponse): boolean {
   const pending = (res as { _onPendingData?: unknown })._onPendingData
   if (typeof pending !== 'function') return false
-  if (responseDefault === undefined) {
-    const { OutgoingMessage } = process.getBuiltinModule('node:http')
-    responseDefault = (new OutgoingMessage() as { _onPendingData?: unknown })._onPendingData ?? null
-  }
-  return pending !== responseDefault
+  return pending !== (responseDefault === undefined ? defaultPendingData() : responseDefault)
+}
+
+/** The constructor's `_onPendingData`, read once (see newPeer on why apart). */
+function defaultPendingData(): unknown {
+  const { OutgoingMessage } = process.getBuiltinModule('node:http')
+  return (responseDefault = (new OutgoingMessage() as { _onPendingData?: unknown })._onPendingData ?? null)
 }
 
 /** Lists the request as open on its connection; true for the connection's first (not watched yet). */
@@ -668,8 +670,17 @@ type PeerSocket = IncomingMessage['socket'] & { [kPeer]?: Peer }
 
 function peerOf(socket: PeerSocket | null | undefined): Peer | undefined {
   if (socket === null || socket === undefined) return undefined
-  const known = socket[kPeer]
-  if (known !== undefined) return known
+  return socket[kPeer] ?? newPeer(socket)
+}
+
+/**
+ * peerOf() on a connection's first request. Apart, as is
+ * defaultPendingData(), so that V8 leaves these rare paths (and Node's
+ * address getters) out of start() when it compiles it: what it inlines there
+ * shares one budget, and on Node 24 they left no room for the request
+ * state's constructor (measured: ~370 instructions more per request).
+ */
+function newPeer(socket: PeerSocket): Peer | undefined {
   // Undefined once the socket is gone: not remembered, the next request asks again.
   let address = socket.remoteAddress
   if (address === undefined) return undefined

@@ -125,7 +125,8 @@ export class RecordingSpan implements Span, ReadableSpan {
    * an initializer that each construction calls, and with it and the
    * private stores this constructor was over what V8 on Node 24 would
    * inline into startSpan (measured: ~600 instructions more per span,
-   * bench/instructions.mjs, Express on Node 24). Nothing secret is in them.
+   * bench/instructions.mjs, Express, Koa and Fastify on Node 24). Nothing
+   * secret is in them.
    */
   private declare traceHex: string | undefined
   private declare spanHex: string | undefined

@@ -15,8 +15,14 @@
 //
 //   node bench/instructions.mjs [--frameworks fastify] [--variants bare,context,spanline]
 //                               [--warmup 8000] [--requests 4000] [--windows 2] [--top 25]
-//                               [--jobs 1] [--event Ir] [--out FILE.md] [--json FILE]
+//                               [--jobs 1] [--event Ir] [--traceparent] [--out FILE.md] [--json FILE]
 //   node bench/instructions.mjs --render FILE.json [--out FILE.md]   (the report of a saved --json run)
+//
+// --traceparent sends every request with a `traceparent` header of its own
+// (a new trace id and parent id each time, sampled), as a service behind
+// another traced one receives them: the server span is then a child of a
+// remote parent, which takes other paths (the header's parsing, the remote
+// parent's ids) than the root spans of requests without one.
 //
 // --event I1mr counts L1 instruction-cache misses instead of instructions
 // (D1mr: L1 data-cache read misses), with callgrind's cache simulation of
@@ -46,6 +52,7 @@
 // (JIT code mapped to functions through the perf map; a function's inlined
 // callees count as its own).
 import { execFileSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { Agent, request } from 'node:http'
 import { tmpdir } from 'node:os'
@@ -70,6 +77,7 @@ const cli = parseOptions('instructions.mjs', {
     render: { type: 'string' },
     jobs: { type: 'string', default: '1' },
     event: { type: 'string', default: 'Ir' },
+    traceparent: { type: 'boolean', default: false },
 })
 const args = cli.values
 
@@ -90,13 +98,20 @@ for (const tool of rendering ? [] : ['valgrind', 'callgrind_control', 'callgrind
 }
 if (!rendering && variants.includes('otel')) ensureOtel()
 
-/** `count` GET /users/42 over 8 keep-alive connections, one request at a time on each. */
+/** A sampled `traceparent` with a random trace id and parent id (never all zeros: the first digit is 1-f). */
+function randomTraceparent() {
+  const hex = randomBytes(24).toString('hex')
+  return `00-${(1 + (hex.charCodeAt(0) % 15)).toString(16)}${hex.slice(1, 32)}-${(1 + (hex.charCodeAt(32) % 15)).toString(16)}${hex.slice(33)}-01`
+}
+
+/** `count` GET /users/42 over 8 keep-alive connections, one request at a time on each (with --traceparent, each its own). */
 async function load(port, count) {
   const agent = new Agent({ keepAlive: true, maxSockets: 8 })
   let sent = 0
   const one = () =>
     new Promise((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port, path: '/users/42', agent }, (res) => {
+      const headers = args.traceparent ? { traceparent: randomTraceparent() } : undefined
+      const req = request({ host: '127.0.0.1', port, path: '/users/42', agent, headers }, (res) => {
         res.on('error', reject)
         if (res.statusCode !== 200) reject(new Error(`GET /users/42 answered ${res.statusCode}`))
         res.resume().on('end', resolve)
@@ -305,7 +320,7 @@ async function measureAll() {
   const sink = start(process.execPath, [join(here, 'sink.mjs')], { cwd: here })
   const sinkBase = `http://127.0.0.1:${await listeningPort(sink)}`
   const runs = frameworks.flatMap((framework) => variants.map((variant) => ({ framework, variant })))
-  const report = { node: process.version, date: new Date().toISOString().slice(0, 10), event, warmup, requests: perWindow, windows, frameworks: {} }
+  const report = { node: process.version, date: new Date().toISOString().slice(0, 10), event, traceparent: args.traceparent, warmup, requests: perWindow, windows, frameworks: {} }
   try {
     // Instruction counts do not depend on the machine's load: more jobs change only the wall time.
     let next = 0
@@ -345,10 +360,12 @@ function render(report) {
   // (Reports saved before --event existed counted instructions.)
   const what = EVENTS[report.event ?? 'Ir']
   const flag = (report.event ?? 'Ir') === 'Ir' ? '' : ` --event ${report.event}`
+  const headerFlag = report.traceparent === true ? ' --traceparent' : ''
   const lines = [
     `# ${what[0].toUpperCase()}${what.slice(1)} per request (callgrind)`,
     '',
-    `Node ${report.node}, ${report.date}: \`node bench/instructions.mjs --frameworks ${fws.join(',')} --variants ${vs.join(',')}${flag}\`` +
+    `Node ${report.node}, ${report.date}: \`node bench/instructions.mjs --frameworks ${fws.join(',')} --variants ${vs.join(',')}${flag}${headerFlag}\`` +
+      (headerFlag === '' ? '' : ' Every request carries a traceparent of its own.') +
       ` (${report.warmup} requests of warm-up, then ${report.windows} windows of ${report.requests}; the last window counts).` +
       ` The main thread's ${what} (it serves the requests), without the optimising compiler's share (still at work under` +
       ' valgrind long after it would have finished at full speed).' +

@@ -1,5 +1,5 @@
 import fc from 'fast-check'
-import { generateSpanId, generateTraceId, hexOfWords, idPool, nonZeroIds, takeId } from './ids.ts'
+import { generateSpanId, generateTraceId, hexOfWords, hexWords, idPool, idWordsOfHex, nonZeroIds, takeId } from './ids.ts'
 
 describe('id pool', () => {
   it('makes every all-zero 8-byte word of a pool non-zero, changing only its last byte', () => {
@@ -65,6 +65,37 @@ describe('id pool', () => {
     }), { numRuns: 2000 })
     // Every digit in every position.
     expect(hexOfWords(16, 0x67452301, 0xefcdab89 | 0, 0x98badcfe | 0, 0x10325476)).toBe('0123456789abcdeffedcba9876543210')
+  })
+
+  it('reads valid hex ids back into the words they are the hex of', () => {
+    const word = fc.integer({ min: -0x80000000, max: 0x7fffffff })
+    fc.assert(fc.property(word, word, word, word, word, word, (w0, w1, w2, w3, s0, s1) => {
+      fc.pre((w0 | w1 | w2 | w3) !== 0 && (s0 | s1) !== 0)
+      expect(idWordsOfHex(hexOfWords(16, w0, w1, w2, w3), hexOfWords(8, s0, s1, 0, 0))).toBe(true)
+      expect(Array.from(hexWords)).toEqual([w0, w1, w2, w3, s0, s1])
+    }), { numRuns: 2000 })
+    expect(idWordsOfHex('0123456789abcdeffedcba9876543210', '00f067aa0ba902b7')).toBe(true)
+    expect(Array.from(hexWords)).toEqual([0x67452301, 0xefcdab89 | 0, 0x98badcfe | 0, 0x10325476, 0xaa67f000 | 0, 0xb702a90b | 0])
+    // A half of zeros is valid: only a whole id of zeros is not.
+    expect(idWordsOfHex('0000000000000000000000000000000a', '000000000000000b')).toBe(true)
+    expect(Array.from(hexWords)).toEqual([0, 0, 0, 0x0a000000, 0, 0x0b000000])
+  })
+
+  it('refuses ids that are not valid lower-case hex ids, leaving every word 0', () => {
+    const trace = '4bf92f3577b34da6a3ce929d0e0e4736'
+    const span = '00f067aa0ba902b7'
+    const invalid: Array<[unknown, unknown]> = [
+      ['00000000000000000000000000000000', span], [trace, '0000000000000000'],
+      [trace.toUpperCase(), span], [trace, span.replace('f', 'F')], [trace.slice(1), span], [trace + '0', span],
+      [trace, span.slice(0, 15)], [trace, span + '1'], [trace.replace('4', 'g'), span], [trace, span.replace('0', '/')],
+      [trace.replace('b', ':'), span], [trace.replace('b', '`'), span], [trace.replace('b', '\u0162'), span],
+      [trace.replace('b', '\u0130'), span], [undefined, span], [trace, null], [42, span],
+    ]
+    for (const [t, s] of invalid) {
+      hexWords.fill(7)
+      expect(idWordsOfHex(t as string, s as string)).toBe(false)
+      expect(Array.from(hexWords)).toEqual([0, 0, 0, 0, 0, 0])
+    }
   })
 
   it('generates ids from the pool\'s bytes (on this little-endian machine, the same hex)', () => {

@@ -114,6 +114,72 @@ export function hexOfWords(length: 8 | 16, w0: number, w1: number, w2: number, w
   )
 }
 
+/** Each character code below 128 as a lower-case hex digit's value; -1 for any other character. */
+const NIBBLES = new Int8Array(128).fill(-1)
+for (let c = 48; c <= 57; c++) NIBBLES[c] = c - 48
+for (let c = 97; c <= 102; c++) NIBBLES[c] = c - 87
+
+/**
+ * Where readHexWords() and idWordsOfHex() write ids read from hex: a trace
+ * id's four words, then a span id's two. Read them at once: the next call
+ * overwrites them.
+ */
+export const hexWords: Int32Array = new Int32Array(6)
+
+/**
+ * The inverse of hexOfWords, for ids from headers: reads `count` words of
+ * lower-case hex digits from `hex` at `from` into hexWords from index `at`,
+ * and returns false if any of those characters is not one (the caller
+ * checks the length, and that an id is not all zeros: see idsInHexWords).
+ * So a span made from a header's ids keeps them as words, as a span made
+ * here does, and nothing downstream reads the hex again: the tracer's check
+ * of a parent's ids, a child's copy of them, the protobuf encoder's trace
+ * and parent ids. Checking while reading costs what checking alone did.
+ */
+export function readHexWords(hex: string, from: number, count: 2 | 4, at: number): boolean {
+  const nibbles = NIBBLES
+  let invalid = 0
+  let p = from
+  for (let w = 0; w < count; w++) {
+    let word = 0
+    // A byte's two digits (high nibble first) at a time; the word's low byte first.
+    for (let shift = 0; shift < 32; shift += 8) {
+      const c1 = hex.charCodeAt(p)
+      const c2 = hex.charCodeAt(p + 1)
+      p += 2
+      const high = nibbles[c1 & 127]!
+      const low = nibbles[c2 & 127]!
+      // Negative when either is not a digit, or not ASCII (the mask would
+      // alias it to one). Past the string's end charCodeAt gives NaN: entry 0, not a digit.
+      invalid |= high | low | -((c1 | c2) >> 7)
+      word |= ((high << 4) | low) << shift
+    }
+    hexWords[at + w] = word
+  }
+  return invalid >= 0
+}
+
+/** True when neither id in hexWords is all zeros (an all-zero id is invalid). */
+export function idsInHexWords(): boolean {
+  const w = hexWords
+  return (w[0]! | w[1]! | w[2]! | w[3]!) !== 0 && (w[4]! | w[5]!) !== 0
+}
+
+/**
+ * For ids given as strings (hand-made spans, B3 headers): when `traceId` is
+ * a valid trace id (32 lower-case hex digits, not all zero) and `spanId` a
+ * valid span id (16, not all zero), writes their words into hexWords and
+ * returns true; otherwise writes six zeros and returns false.
+ */
+export function idWordsOfHex(traceId: string, spanId: string): boolean {
+  if (typeof traceId === 'string' && traceId.length === 32 && typeof spanId === 'string' && spanId.length === 16 &&
+    readHexWords(traceId, 0, 4, 0) && readHexWords(spanId, 0, 2, 4) && idsInHexWords()) {
+    return true
+  }
+  hexWords.fill(0)
+  return false
+}
+
 /** A 16-byte trace id as 32 lowercase hex characters, never all zeros. */
 export function generateTraceId(): string {
   const at = takeId(16) >>> 2

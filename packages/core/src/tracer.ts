@@ -250,8 +250,10 @@ export class Tracer {
         suppressed = given.suppressed
       } else parent = given
     }
-    // A span of ours is valid by construction (and reading its ids would
-    // make their hex strings, which a span the tracer made makes only on demand).
+    // A span of ours is valid by construction, and so is a remote parent
+    // with span words (checked as they were read from its hex, see
+    // NonRecordingSpan): reading their ids would make hex strings that a span
+    // the tracer made makes only on demand, and check a header's ids twice.
     if (parent !== undefined && !(parent instanceof RecordingSpan) && !(parent instanceof NonRecordingSpan && (parent.spanId0 | parent.spanId1) !== 0) &&
       !(isValidTraceId(parent.traceId) && isValidSpanId(parent.spanId))) {
       debug('startSpan(%s): invalid parent ids ignored, starting a new trace', name)

@@ -263,10 +263,45 @@ describe('unsampled spans', () => {
     const child = tracer.startSpan('child', { parent: valid })
     expect(child.traceId).toBe(valid.traceId)
     expect(valid.spanId).toBe('00f067aa0ba902b7')
-    const invalid = new NonRecordingSpan('not hex', '00f067aa0ba902b7', TraceFlags.SAMPLED, undefined, false)
-    const orphan = tracer.startSpan('orphan', { parent: invalid })
-    expect(orphan.traceId).toMatch(/^[0-9a-f]{32}$/)
-    expect(orphan.traceId).not.toBe('not hex')
+    // Hand-made ids of the right lengths are checked too (a span made from
+    // hex reads words from it only when both ids are valid), whether the
+    // span calls itself remote or not, sampled child or not.
+    const trace = '4bf92f3577b34da6a3ce929d0e0e4736'
+    const { tracer: sampling, exporter } = memoryTracer()
+    for (const [t, s] of [['not hex', '00f067aa0ba902b7'], [trace.toUpperCase(), '00f067aa0ba902b7'], ['0'.repeat(32), '00f067aa0ba902b7'],
+      [trace, '0'.repeat(16)], [trace.replace('4', 'g'), '00f067aa0ba902b7'], [trace, '00f067aa0ba902bG']]) {
+      for (const remote of [false, true]) {
+        const invalid = new NonRecordingSpan(t!, s!, TraceFlags.SAMPLED, undefined, remote)
+        for (const orphan of [tracer.startSpan('orphan', { parent: invalid }), sampling.startSpan('orphan', { parent: invalid })]) {
+          expect(orphan.traceId).toMatch(/^[0-9a-f]{32}$/)
+          expect(orphan.traceId).not.toBe(t)
+          orphan.end()
+        }
+      }
+    }
+    const exported = exporter.getFinishedSpans()
+    expect(exported).toHaveLength(12)
+    for (const span of exported) {
+      expect(span.parentSpanId).toBeUndefined()
+      expect(span.parentIsRemote).toBe(false)
+    }
+  })
+
+  it('give a recording child of an unsampled span the trace id that span knows only as hex', () => {
+    // A custom sampler is shown the trace id: a dropped root keeps it as
+    // hex only (no words); a child it samples must export that trace id.
+    const { tracer, exporter } = memoryTracer({
+      sampler: { shouldSample: (parent) => ({ decision: parent === undefined ? 0 : 2 }), toString: () => 'ChildrenOnly' },
+    })
+    const root = tracer.startSpan('root')
+    expect(root.isRecording()).toBe(false)
+    const child = tracer.startSpan('child', { parent: root })
+    tracer.startSpan('grandchild', { parent: child }).end()
+    child.end()
+    expect(exporter.getFinishedSpans().map((s) => [s.name, s.traceId, s.parentSpanId])).toEqual([
+      ['grandchild', root.traceId, child.spanId],
+      ['child', root.traceId, root.spanId],
+    ])
   })
 
   it('record-only spans reach processors but are never exported', () => {

@@ -6,10 +6,11 @@
  *   version 2HEXDIGLC (ff forbidden), trace-id 32HEXDIGLC, parent-id
  *   16HEXDIGLC (neither all zeros), trace-flags 2HEXDIGLC
  *
- * Parsing uses fixed offsets and charCodeAt checks, allocates only the two id
- * strings it returns, and never throws (house style: nothing that throws
- * while parsing request headers).
+ * Parsing uses fixed offsets and charCodeAt checks, reads the ids as 32-bit
+ * words (ids.ts) as it checks them, and never throws (house style: nothing
+ * that throws while parsing request headers).
  */
+import { hexOfWords, hexWords, idsInHexWords, readHexWords } from '../ids.ts'
 import { isLowerHexId, isOws, lowerHexDigit, singletonFieldValue, type RawHeaderValue } from './header-value.ts'
 
 export interface ParsedTraceparent {
@@ -54,46 +55,57 @@ const COMMA = 0x2c
  * // { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', traceFlags: 1 }
  */
 export function parseTraceparent(value: RawHeaderValue): ParsedTraceparent | null {
+  const traceFlags = readTraceparent(value)
+  if (traceFlags < 0) return null
+  const w = hexWords
+  // The very digits of the header: they were lower-case hex.
+  return { traceId: hexOfWords(16, w[0]!, w[1]!, w[2]!, w[3]!), spanId: hexOfWords(8, w[4]!, w[5]!, 0, 0), traceFlags }
+}
+
+/**
+ * Internal (trace-context.ts): parseTraceparent() without making the id
+ * strings, for a remote span that makes them only if they are read (most
+ * server spans' never are). Returns the trace flags (the known bits), with
+ * the ids as words in ids.ts's hexWords (read them at once), or -1 when the
+ * value is absent or invalid.
+ */
+export function readTraceparent(value: RawHeaderValue): number {
   const header = singletonFieldValue(value)
-  if (header === undefined) return null
+  if (header === undefined) return -1
 
   let start = 0
   let end = header.length
   while (start < end && isOws(header.charCodeAt(start))) start++
   while (end > start && isOws(header.charCodeAt(end - 1))) end--
   const length = end - start
-  if (length < TRACEPARENT_LENGTH) return null
+  if (length < TRACEPARENT_LENGTH) return -1
 
   const v1 = lowerHexDigit(header.charCodeAt(start))
   const v2 = lowerHexDigit(header.charCodeAt(start + 1))
-  if (v1 < 0 || v2 < 0 || header.charCodeAt(start + 2) !== DASH) return null
+  if (v1 < 0 || v2 < 0 || header.charCodeAt(start + 2) !== DASH) return -1
   const version = (v1 << 4) | v2
-  if (version === 0xff) return null
+  if (version === 0xff) return -1
 
   if (length !== TRACEPARENT_LENGTH) {
     // Version 00 has exactly four fields (test_traceparent_version_0x00).
-    if (version === 0x00) return null
+    if (version === 0x00) return -1
     // A future version may only append "-" and more fields (test_traceparent_version_0xcc).
-    if (header.charCodeAt(start + TRACEPARENT_LENGTH) !== DASH) return null
+    if (header.charCodeAt(start + TRACEPARENT_LENGTH) !== DASH) return -1
     // Unknown fields are not parsed (spec: "MUST NOT parse or assume anything
     // about unknown fields") but a comma cannot come from one sender: it is
     // two traceparent lines joined by the HTTP stack.
     for (let i = start + TRACEPARENT_LENGTH + 1; i < end; i++) {
-      if (header.charCodeAt(i) === COMMA) return null
+      if (header.charCodeAt(i) === COMMA) return -1
     }
   }
 
-  if (header.charCodeAt(start + 35) !== DASH || header.charCodeAt(start + 52) !== DASH) return null
-  if (!isLowerHexId(header, start + 3, 32) || !isLowerHexId(header, start + 36, 16)) return null
+  if (header.charCodeAt(start + 35) !== DASH || header.charCodeAt(start + 52) !== DASH) return -1
+  // Neither id may be all zeros.
+  if (!readHexWords(header, start + 3, 4, 0) || !readHexWords(header, start + 36, 2, 4) || !idsInHexWords()) return -1
   const f1 = lowerHexDigit(header.charCodeAt(start + 53))
   const f2 = lowerHexDigit(header.charCodeAt(start + 54))
-  if (f1 < 0 || f2 < 0) return null
-
-  return {
-    traceId: header.slice(start + 3, start + 35),
-    spanId: header.slice(start + 36, start + 52),
-    traceFlags: ((f1 << 4) | f2) & KNOWN_TRACE_FLAGS,
-  }
+  if (f1 < 0 || f2 < 0) return -1
+  return ((f1 << 4) | f2) & KNOWN_TRACE_FLAGS
 }
 
 const FLAGS_HEX: readonly string[] = ['00', '01', '02', '03']

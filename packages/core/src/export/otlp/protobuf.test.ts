@@ -351,6 +351,30 @@ describe('encodeProtobuf', () => {
     expect(new Set(list.map((s) => s.spanId)).size).toBe(list.length)
   })
 
+  it('writes the ids of a parent from a header, any valid ones, with or without a trace state (property)', () => {
+    const exporter = new InMemorySpanExporter()
+    const tracer = createTracer({ env: {}, processors: [new SimpleSpanProcessor(exporter)], propagator: ['tracecontext', 'b3'] })
+    const hex = (b: unknown): string | undefined => (b === undefined ? undefined : Buffer.from(b as Uint8Array).toString('hex'))
+    const id = (digits: number) => fc.stringMatching(new RegExp(`^[0-9a-f]{${digits}}$`)).filter((h) => /[1-9a-f]/.test(h))
+    // Either half of a trace id may be zeros (a 64-bit B3 trace id always starts with them).
+    const traceId = fc.oneof(id(32), id(16).map((h) => '0'.repeat(16) + h), id(16).map((h) => h + '0'.repeat(16)))
+    fc.assert(fc.property(traceId, id(16), fc.boolean(), fc.boolean(), (trace, parent, withState, b3) => {
+      exporter.reset()
+      const headers: Record<string, string> = b3
+        ? { b3: `${trace.startsWith('0'.repeat(16)) ? trace.slice(16) : trace}-${parent}-1` }
+        : { traceparent: `00-${trace}-${parent}-01`, ...(withState && { tracestate: 'k=v' }) }
+      const remote = tracer.extract(headers)
+      const child = runWithContext(remote, () => tracer.startSpan('child'))
+      tracer.startSpan('grandchild', { parent: child }).end()
+      child.end()
+      const list = exporter.getFinishedSpans()
+      expect(list.map((s) => [s.name, s.traceId, s.parentSpanId])).toEqual([['grandchild', trace, child.spanId], ['child', trace, parent]])
+      const got = spansOf(decode(encodeProtobuf(list)))
+      expect(got.map((s) => [s.name, hex(s.traceId), hex(s.spanId), hex(s.parentSpanId), s.traceState || undefined]))
+        .toEqual(list.map((s) => [s.name, trace, s.spanId, s.parentSpanId, withState && !b3 ? 'k=v' : undefined]))
+    }), { numRuns: 300 })
+  })
+
   it('sets flags: W3C flags, HAS_IS_REMOTE always, IS_REMOTE for a remote parent or link', () => {
     const byName2 = new Map(spansOf(decoded).map((s) => [s.name, s]))
     expect(byName2.get('GET /users/:id')!.flags).toBe(0x100 | (byName.get('GET /users/:id')!.traceFlags & 0xff))

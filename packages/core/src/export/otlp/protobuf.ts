@@ -219,7 +219,9 @@ export function writeSpan(encoder: SpanEncoder, span: ReadableSpan): void {
  * odd kind (all unusual) go through the writer's own methods.
  */
 function writeRecordingHead(w: ProtoWriter, span: RecordingSpan): void {
-  // (Each 8-byte word of a pool's id is non-zero: see RecordingSpan.)
+  // (Each 8-byte word of a pool's id is non-zero: see RecordingSpan. A
+  // header's trace id may start with eight zero bytes, a 64-bit B3 id
+  // always does: such a span's trace id is written from its hex.)
   const traceWords = (span.traceId0 | span.traceId1) !== 0
   if (!traceWords) w.hexBytes(SPAN_TRACE_ID, span.traceId)
   const name = span.name

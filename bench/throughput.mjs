@@ -20,7 +20,13 @@
 //
 //   node bench/throughput.mjs [--rounds 10] [--duration 3] [--warmup 5] [--connections 50]
 //                             [--frameworks express,koa,fastify] [--variants bare,context,...]
-//                             [--retries 2] [--json FILE] [--cpu-prof DIR]
+//                             [--retries 2] [--traceparent] [--json FILE] [--cpu-prof DIR]
+//
+// --traceparent sends every request with a traceparent header (with wrk a
+// different one each, from bench/lib/traceparent.lua; autocannon repeats
+// one), to every variant, bare included: the server span is then a child of
+// a remote parent, as in every service but the first. Without it no request
+// carries one.
 //
 // A slice during which other processes took more than a tenth of the
 // server's core (the "others" figure) measured the machine, not the variant:
@@ -67,6 +73,7 @@ const cli = parseOptions('throughput.mjs', {
     retries: { type: 'string', default: '2' },
     json: { type: 'string' },
     'cpu-prof': { type: 'string' },
+    traceparent: { type: 'boolean', default: false },
 })
 const args = cli.values
 
@@ -164,7 +171,7 @@ async function startServer(framework, variant) {
     await checkRoute(s.url)
     s.served = 1
     if (warmup > 0) {
-      const warm = await runLoad({ url: s.url, seconds: warmup, connections, core: CLIENT_CORE })
+      const warm = await runLoad({ url: s.url, seconds: warmup, connections, core: CLIENT_CORE, traceparent: args.traceparent })
       // The requests in flight on each connection when the load stops are answered too.
       s.served += warm.requests + connections
       s.warmupErrors = warm.errors
@@ -186,7 +193,7 @@ async function measureSlice(s, round) {
     const serverCpuBefore = processCpuSeconds(pid)
     const serverCoreBefore = coreBusySeconds(SERVER_CORE)
     const clientCoreBefore = coreBusySeconds(CLIENT_CORE)
-    const load = await runLoad({ url: s.url, seconds: duration, connections, core: CLIENT_CORE })
+    const load = await runLoad({ url: s.url, seconds: duration, connections, core: CLIENT_CORE, traceparent: args.traceparent })
     const serverCpu = processCpuSeconds(pid) - serverCpuBefore
     const serverCoreBusy = coreBusySeconds(SERVER_CORE) - serverCoreBefore
     const clientCoreBusy = coreBusySeconds(CLIENT_CORE) - clientCoreBefore
@@ -300,7 +307,7 @@ const runs = []
 const total = rounds * frameworks.length * variants.length
 console.error(
   `throughput: Node ${process.version}, ${loadGenerator}, ${frameworks.join(',')} × ${variants.join(',')}, ` +
-    `${warmup} s warm-up per server, then ${rounds} round(s) of ${duration} s per variant, ${total} slices${pinning ? ', pinned' : ''}`,
+    `${args.traceparent ? 'every request with a traceparent, ' : ''}${warmup} s warm-up per server, then ${rounds} round(s) of ${duration} s per variant, ${total} slices${pinning ? ', pinned' : ''}`,
 )
 
 function logSlice(run) {
@@ -380,6 +387,7 @@ const meta = {
   cpus: `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}`,
   loadGenerator: loadGenerator === 'wrk' ? 'wrk -t1' : 'autocannon',
   connections,
+  traceparent: args.traceparent,
   rounds,
   durationSeconds: duration,
   warmupSeconds: warmup,

@@ -6,20 +6,27 @@
 // { requests, seconds, rps, p50Ms, p99Ms, errors }.
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { ensureOtel } from './otel-deps.mjs'
 import { pinned, start, which } from './processes.mjs'
 
+const here = dirname(fileURLToPath(import.meta.url))
 const wrk = which('wrk')
 export const loadGenerator = wrk ? 'wrk' : 'autocannon'
 
+/** The one traceparent autocannon sends with --traceparent (it cannot vary a header per request; wrk can: see traceparent.lua). */
+const FIXED_TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
+
 /**
  * Sends GET `url` over `connections` keep-alive connections for `seconds`
- * (whole seconds: wrk's unit) from `core`.
+ * (whole seconds: wrk's unit) from `core`; with `traceparent`, each request
+ * with a traceparent header (wrk: 4,096 different ones in turn).
  */
-export async function runLoad({ url, seconds, connections, core }) {
+export async function runLoad({ url, seconds, connections, core, traceparent = false }) {
+  const header = traceparent ? (wrk ? ['-s', join(here, 'traceparent.lua')] : ['-H', `traceparent=${FIXED_TRACEPARENT}`]) : []
   const [command, args] = wrk
-    ? pinned(core, wrk, ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', url])
-    : pinned(core, process.execPath, [autocannonBin(), '-c', String(connections), '-d', String(seconds), '-j', '-n', url])
+    ? pinned(core, wrk, ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...header, url])
+    : pinned(core, process.execPath, [autocannonBin(), '-c', String(connections), '-d', String(seconds), '-j', '-n', ...header, url])
   const proc = start(command, args)
   const code = await proc.exited
   if (code !== 0) throw new Error(`${loadGenerator} exited (${code}): ${proc.stderr.trim() || proc.stdout.trim()}`)

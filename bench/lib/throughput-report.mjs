@@ -80,7 +80,8 @@ const OTEL_SPANS = {
 /** The markdown table and its footnotes. */
 export function markdown(summary, meta) {
   const lines = [
-    `Node ${meta.node} (${meta.platform}, ${meta.cpus}), ${meta.loadGenerator} with ${meta.connections} keep-alive connections on GET /users/42; ` +
+    `Node ${meta.node} (${meta.platform}, ${meta.cpus}), ${meta.loadGenerator} with ${meta.connections} keep-alive connections on GET /users/42` +
+      `${meta.traceparent ? ' (every request with a traceparent header: server spans are children of a remote parent)' : ''}; ` +
       `each variant's server started once and warmed up for ${meta.warmupSeconds} s, then ${meta.rounds} round(s) of ` +
       `${meta.durationSeconds} s of load on every variant in turn (the other servers idle); ` +
       (meta.pinned ? 'servers pinned to core 0, load generator and OTLP sinks to core 1.' : 'no CPU pinning.'),

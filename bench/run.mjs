@@ -1,10 +1,11 @@
 // The whole comparison in one command, on this machine's Node and on Node 24:
-// micro benchmarks, throughput and latency, start-up and install footprint,
+// micro benchmarks, throughput and latency (and again with a traceparent on
+// every request: fewer rounds, no targets), start-up and install footprint,
 // memory over 1,000,000 requests with the sink up and down. Writes the
 // results, with the versions used and which targets are met, to
 // bench/RESULTS.md (or --out).
 //
-//   npm run bench                      # everything, ~45 min on 2 cores
+//   npm run bench                      # everything, ~55 min on 2 cores
 //   npm run bench -- --quick           # shorter runs (a look, not a result)
 //   npm run bench -- --nodes current   # this machine's Node only
 //   npm run bench -- --only micro,startup
@@ -20,7 +21,7 @@ import { quartiles } from './lib/stats.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..')
-const PARTS = ['micro', 'throughput', 'startup', 'soak']
+const PARTS = ['micro', 'throughput', 'traceparent', 'startup', 'soak']
 
 const { values: args } = parseArgs({
   options: {
@@ -86,6 +87,9 @@ for (const node of nodes) {
   const r = { node: versionOf(node) }
   if (parts.has('micro')) r.micro = run(node, 'micro.mjs', args.quick ? ['--rounds', '3', '--spans', '100000'] : [])
   if (parts.has('throughput')) r.throughput = run(node, 'throughput.mjs', args.quick ? ['--rounds', '2', '--duration', '2', '--warmup', '2'] : [])
+  if (parts.has('traceparent')) {
+    r.traceparent = run(node, 'throughput.mjs', ['--traceparent', ...(args.quick ? ['--rounds', '2', '--duration', '2', '--warmup', '2'] : ['--rounds', '5'])])
+  }
   if (parts.has('startup')) r.startup = run(node, 'startup.mjs', args.quick ? ['5'] : [])
   if (parts.has('soak')) {
     const env = args.quick ? { SOAK_REQUESTS: '100000' } : {}
@@ -130,6 +134,12 @@ function report(results) {
     lines.push('', `## Node ${r.node}`)
     if (r.micro) lines.push('', '### Micro benchmarks', '', r.micro.stdout.trim())
     if (r.throughput) lines.push('', '### Throughput and latency', '', r.throughput.stdout.trim())
+    if (r.traceparent) {
+      lines.push('', '### Throughput and latency, every request with a traceparent', '',
+        'As every service but the first receives its requests: the server span continues the caller\'s trace (a remote parent), ' +
+        'and every variant, bare included, receives the header. Fewer rounds than above; the targets are the table above\'s.', '',
+        r.traceparent.stdout.trim())
+    }
     if (r.startup) lines.push('', '### Start-up and install footprint', '', r.startup.stdout.trim())
     if (r.soakUp || r.soakDown) lines.push('', '### Memory over many requests', '', ...soakTable([r.soakUp?.data, r.soakDown?.data]))
   }

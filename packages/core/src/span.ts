@@ -104,8 +104,8 @@ export class RecordingSpan implements Span, ReadableSpan {
    * The ids as 32-bit words (ids.ts's idWords, in order), copied out of the
    * id pool when the span starts, so that nothing here points into the pool
    * (it is refilled in place). The hex strings are made on first read: the
-   * protobuf encoder writes the words and never needs them. A parent from
-   * a header gives its words too (NonRecordingSpan, from its valid hex ids).
+   * protobuf encoder writes the words and never needs them. A remote
+   * parent from a header gives its words too (see NonRecordingSpan).
    * All four trace words 0 (never a valid id; a pool's has no 8-byte word of
    * zeros, a header's may) means the trace id is known only as hex: from a
    * sampler that read it, or from a parent known only as hex (another loaded
@@ -584,11 +584,13 @@ export class NonRecordingSpan implements Span {
    * span sampled out, no outgoing call), and making both as hex (a native
    * call each) was more than half of what tracing added to an unsampled
    * request (callgrind, Node 20). All trace words 0: the trace id is known
-   * as hex only. A span made from hex ids (a remote parent from a header)
-   * has their words too when both ids are valid (see idWordsOfHex), so that
-   * its children copy words and skip the tracer's check of the ids; when
-   * either is not, all six words are 0, and the tracer checks the hex (and
-   * ignores such a parent). Span words non-zero thus means valid ids.
+   * as hex only. A remote parent from a traceparent header is made from the
+   * words its parser read (remoteSpanOfWords), so that its children copy
+   * words and skip the tracer's check of the ids; one made from hex ids (a
+   * B3 header, or by hand) gets their words too when both ids are valid (see
+   * idWordsOfHex), and when either is not, all six words are 0: the tracer
+   * then checks the hex (and ignores such a parent). Span words non-zero
+   * thus means valid ids.
    */
   declare readonly traceId0: number
   declare readonly traceId1: number
@@ -734,7 +736,10 @@ export function remoteSpanOfWords(traceFlags: number, traceState: TraceState | u
   return new NonRecordingSpan(FROM_WORDS, undefined, traceFlags, traceState, true)
 }
 
-/** Wraps a remote SpanContext (from headers) as a span, to be a parent. */
+/**
+ * Wraps a remote SpanContext given as hex (a B3 header's) as a span, to be a
+ * parent; with words too when both ids are valid (see NonRecordingSpan).
+ */
 export function remoteSpan(traceId: string, spanId: string, traceFlags: number, traceState: TraceState | undefined): NonRecordingSpan {
   return new NonRecordingSpan(traceId, spanId, traceFlags, traceState, true)
 }

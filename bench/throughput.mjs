@@ -47,7 +47,7 @@ import { cpus, platform, arch } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { loadGenerator, runLoad } from './lib/load.mjs'
+import { FIXED_TRACEPARENT, loadGenerator, runLoad } from './lib/load.mjs'
 import { ensureOtel } from './lib/otel-deps.mjs'
 import { coreBusySeconds, processCpuSeconds } from './lib/cpu.mjs'
 import { parseOptions } from './lib/options.mjs'
@@ -93,9 +93,9 @@ if (variants.includes('otel')) ensureOtel()
 // ---- the sinks ---------------------------------------------------------------
 
 /** A small HTTP call to 127.0.0.1 without keep-alive; resolves with the status and body. */
-function call(url, method = 'GET') {
+function call(url, method = 'GET', headers = {}) {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method, agent: false, timeout: 5000 }, (res) => {
+    const req = request(url, { method, headers, agent: false, timeout: 5000 }, (res) => {
       let body = ''
       res.setEncoding('utf8').on('data', (d) => (body += d)).on('end', () => resolve({ status: res.statusCode, body }))
     })
@@ -153,7 +153,8 @@ function serverCommand(framework, variant, sinkBase) {
 
 /** One request before the load: the route answers 200 with the user, so no variant measures an error page. */
 async function checkRoute(url) {
-  const { status, body } = await call(url)
+  // With --traceparent, this request too (the sink's tally of spans with a parent then holds every request).
+  const { status, body } = await call(url, 'GET', args.traceparent ? { traceparent: FIXED_TRACEPARENT } : {})
   if (status !== 200 || JSON.parse(body).id !== '42') throw new Error(`GET /users/42 answered ${status} ${body.slice(0, 200)}`)
 }
 

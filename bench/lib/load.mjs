@@ -15,7 +15,7 @@ const wrk = which('wrk')
 export const loadGenerator = wrk ? 'wrk' : 'autocannon'
 
 /** The one traceparent autocannon sends with --traceparent (it cannot vary a header per request; wrk can: see traceparent.lua). */
-const FIXED_TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
+export const FIXED_TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
 
 /**
  * Sends GET `url` over `connections` keep-alive connections for `seconds`

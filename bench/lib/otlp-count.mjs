@@ -6,11 +6,13 @@
 //   ResourceSpans              field 2: ScopeSpans (repeated)
 //   ScopeSpans                 field 1: InstrumentationScope, field 2: Span (repeated)
 //   InstrumentationScope       field 1: name
-//   Span                       field 5: name
+//   Span                       field 4: parent_span_id, field 5: name
 //
 // Every other field is skipped by its wire type. Span names are tallied by
-// instrumentation scope as well, so the report can say which spans a library
-// makes per request (reading a name stops at field 5, early in each Span).
+// instrumentation scope, and by whether the span has a parent, so the report
+// can say which spans a library makes per request and whether a server span
+// continued the caller's trace (throughput.mjs --traceparent). Reading stops
+// at field 5, early in each Span; field 4 comes before it.
 
 const VARINT = 0
 const FIXED64 = 1
@@ -86,7 +88,8 @@ function find(buf, start, end, wanted) {
 }
 
 /**
- * Tallies spans by "scope\tspan name". A server's spans mostly repeat the
+ * Tallies spans by "scope\tspan name\tparent" (parent: "child" for a span
+ * with a parent span id, else "root"). A server's spans mostly repeat the
  * previous span's name: its bytes are compared with the last name's, and
  * only a different name is decoded, so most spans cost no string and no
  * map lookup (their count waits in `pending` until the name changes).
@@ -95,15 +98,16 @@ class Tally {
   constructor(names) {
     this.names = names
     this.scope = ''
+    this.child = false
     this.key = ''
     this.last = Buffer.alloc(0)
     this.pending = 0
   }
 
-  add(scope, buf, start, end) {
+  add(scope, child, buf, start, end) {
     const last = this.last
     const n = end - start
-    let same = scope === this.scope && n === last.length && this.pending > 0
+    let same = scope === this.scope && child === this.child && n === last.length && this.pending > 0
     for (let i = 0; same && i < n; i++) same = buf[start + i] === last[i]
     if (same) {
       this.pending++
@@ -111,8 +115,9 @@ class Tally {
     }
     this.flush()
     this.scope = scope
+    this.child = child
     this.last = Buffer.from(buf.subarray(start, end))
-    this.key = `${scope}\t${buf.toString('utf8', start, end)}`
+    this.key = `${scope}\t${buf.toString('utf8', start, end)}\t${child ? 'child' : 'root'}`
     this.pending = 1
   }
 
@@ -148,8 +153,19 @@ export function countSpans(buf, names) {
         } else if (field === 2) {
           spans++
           const spanEnd = valueEnd
-          if (find(buf, valueStart, spanEnd, 5)) tally.add(scope, buf, valueStart, valueEnd)
-          else tally.add(scope, buf, 0, 0)
+          // Fields up to the name (5): the parent span id (4) comes before it.
+          let child = false
+          let named = false
+          pos = valueStart
+          while (next(buf, spanEnd)) {
+            if (field === 4) child = valueEnd > valueStart
+            else if (field === 5) {
+              named = true
+              break
+            }
+          }
+          if (named) tally.add(scope, child, buf, valueStart, valueEnd)
+          else tally.add(scope, child, buf, 0, 0)
           pos = spanEnd
         }
       }
@@ -167,7 +183,7 @@ export function countJsonSpans(text, names) {
       const scope = scopeSpans.scope?.name ?? ''
       for (const span of scopeSpans.spans ?? []) {
         spans++
-        const key = `${scope}\t${span.name ?? ''}`
+        const key = `${scope}\t${span.name ?? ''}\t${typeof span.parentSpanId === 'string' && span.parentSpanId !== '' ? 'child' : 'root'}`
         names.set(key, (names.get(key) ?? 0) + 1)
       }
     }

@@ -44,17 +44,18 @@ export function summarize(runs, frameworks, variants) {
   return rows
 }
 
-/** Which spans the sink received per request, over all rounds: [{ scope, name, perRequest }]. */
+/** Which spans the sink received per request, over all rounds: [{ scope, name, child, perRequest }]. */
 function spanNamesPerRequest(runs) {
   const requests = runs.reduce((sum, r) => sum + r.requestsServed, 0)
   const counts = new Map()
   for (const run of runs) for (const [key, n] of Object.entries(run.spanNames ?? {})) counts.set(key, (counts.get(key) ?? 0) + n)
   return [...counts]
     .map(([key, n]) => {
-      const [scope, name] = key.split('\t')
-      return { scope, name, perRequest: n / requests }
+      // (Saved runs from before the parent was tallied have no third part.)
+      const [scope, name, parent] = key.split('\t')
+      return { scope, name, child: parent === 'child', perRequest: n / requests }
     })
-    .sort((a, b) => b.perRequest - a.perRequest || a.scope.localeCompare(b.scope) || a.name.localeCompare(b.name))
+    .sort((a, b) => b.perRequest - a.perRequest || a.scope.localeCompare(b.scope) || a.name.localeCompare(b.name) || Number(a.child) - Number(b.child))
 }
 
 const fixed = (digits) => (x) => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a')
@@ -108,12 +109,13 @@ export function markdown(summary, meta) {
     '',
     '² Spans the OTLP sink received, divided by the requests the server answered (warm-up included, and the one request in flight on ' +
       'each connection when the load generator stops). Spanline makes one SERVER span per request; below 1 would mean spans dropped ' +
-      '(queue full). What the traced variants sent, per request:',
+      '(queue full). What the traced variants sent, per request ("with a parent": the span has a parent span id, a local span\'s or, ' +
+      'for a server span, the caller\'s from the traceparent header):',
     '',
   )
   for (const row of summary) {
     if (row.spanNames.length === 0) continue
-    const names = row.spanNames.map((s) => `\`${s.name}\` ${s.perRequest.toFixed(2)} (${s.scope || 'no scope'})`).join(', ')
+    const names = row.spanNames.map((s) => `\`${s.name}\` ${s.perRequest.toFixed(2)} (${s.scope || 'no scope'}${s.child ? ', with a parent' : ''})`).join(', ')
     lines.push(`   - ${row.framework} ${row.variant}: ${names}`)
   }
   const otelFrameworks = summary.filter((r) => r.variant === 'otel' && r.runs > 0).map((r) => r.framework)

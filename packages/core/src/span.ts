@@ -75,9 +75,30 @@ export interface AttributeSource {
    * Optional, for an encoder that only needs to read them (see
    * RecordingSpan#fillDeferredAttributes): writes the same attributes into
    * `out` as pairs (key, value...) from index 0 and returns how many entries
-   * it wrote. May be asked more than once.
+   * it wrote. May be asked more than once. May set `lead` (see AttributeLead).
    */
-  fillAttributes?(out: Array<string | number>): number
+  fillAttributes?(out: Array<string | number>, lead: AttributeLead): number
+}
+
+/**
+ * Internal (the protobuf encoder and http/request-lead.ts): what a source's
+ * fillAttributes() may say about the entries it wrote first. Two fills that
+ * give the same `key` (compared by identity), `limit` and `stamp` wrote the
+ * same first `count` entries (keys and values, in order); with the same
+ * `longStamp` too, the same first `longCount`. The protobuf encoder, which
+ * compares each span's attributes with the previous one's to copy those
+ * that repeat (see writeSpanAttributes), then need not compare those. One
+ * per encoder, reused: the fill sets it.
+ */
+export class AttributeLead {
+  /** What the stamps are of (never the same stamp twice for one key); null: nothing vouched for. */
+  key: object | null = null
+  stamp: number = 0
+  count: number = 0
+  longStamp: number = 0
+  longCount: number = 0
+  /** The length limit the span cut string values to (see fillDeferredAttributes): the values depend on it too. */
+  limit: number = Infinity
 }
 
 /** What a recording span needs from the tracer that made it. */
@@ -430,17 +451,23 @@ export class RecordingSpan implements Span, ReadableSpan {
    * an array only to throw it away. -1 when none are deferred, or their
    * source cannot write them (or throws: resolveAttributes() then reports
    * it); the caller reads attributePairs after resolveAttributes() instead.
+   * `lead` says which of the first entries the source vouches for (see
+   * AttributeLead): its key is null unless the source set it.
    */
-  fillDeferredAttributes(out: Array<string | number>): number {
+  fillDeferredAttributes(out: Array<string | number>, lead: AttributeLead): number {
+    lead.key = null
     const source = this.#source
     if (source === null || source.fillAttributes === undefined) return -1
     let count: number
     try {
-      count = source.fillAttributes(out)
+      count = source.fillAttributes(out, lead)
     } catch {
+      lead.key = null
       return -1
     }
-    cutStringValues(out, count, this.#pipeline.limits.attributeValueLengthLimit)
+    const limit = this.#pipeline.limits.attributeValueLengthLimit
+    cutStringValues(out, count, limit)
+    lead.limit = limit
     return count
   }
 

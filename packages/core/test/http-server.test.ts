@@ -1,5 +1,9 @@
 import { Agent, createServer, IncomingMessage, request as httpRequest, ServerResponse, type Server } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
 import { connect, Socket } from 'node:net'
+import { readFileSync } from 'node:fs'
+import { connect as tlsConnect } from 'node:tls'
+import fc from 'fast-check'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import {
@@ -594,6 +598,108 @@ describe('a SERVER span\'s HTTP attributes, made when first needed', () => {
     expect(res!.deref()).toBeUndefined()
     expect(held[0]!.attributes).toMatchObject({ 'url.path': '/gone', 'http.response.status_code': 200 })
   })
+})
+
+describe('the attributes requests start with, made once for a run of alike requests', () => {
+  // HttpServerTracing keeps what it made for the last request (RequestLead)
+  // and remakes a part only when its inputs change; the protobuf encoder
+  // then copies the parts it is told are unchanged without comparing them.
+  // A stale part would give a span another request's method, host or client.
+
+  /** One request over a raw connection (plain or TLS, from a given local address), answered then closed. */
+  function send(port: number, tls: boolean, localAddress: string, head: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const raw = connect({ port, host: '127.0.0.1', localAddress })
+      const socket: Socket = tls ? tlsConnect({ socket: raw, rejectUnauthorized: false }) : raw
+      socket.on(tls ? 'secureConnect' : 'connect', () => socket.write(head))
+      socket.on('error', reject)
+      socket.on('close', () => resolve())
+      socket.resume()
+    })
+  }
+
+  it('exports each request\'s own, request after request, whichever of its inputs change (property, against a tracer with no history)', async () => {
+    const { tracer, exported } = await protobufTracer({ serviceName: 'shared' })
+    const shared = new HttpServerTracing({ tracer })
+    const { tracer: freshTracer, exporter: freshExporter } = memoryTracer()
+    const tlsOptions = { key: readFileSync(join(__dirname, 'fixtures', 'tls', 'key.pem')), cert: readFileSync(join(__dirname, 'fixtures', 'tls', 'cert.pem')) }
+    const handler = (tracing: () => HttpServerTracing) => (req: IncomingMessage, res: ServerResponse): void => {
+      const t = tracing()
+      runWithContext(t.start(req, res), () => res.end('ok'))
+    }
+    // The same requests go to servers sharing one HttpServerTracing (exported
+    // as protobuf) and to servers making a new one for each request (its
+    // attributes made from nothing before it).
+    const servers = [
+      createServer(handler(() => shared)),
+      createHttpsServer(tlsOptions, handler(() => shared)),
+      createServer(handler(() => new HttpServerTracing({ tracer: freshTracer }))),
+      createHttpsServer(tlsOptions, handler(() => new HttpServerTracing({ tracer: freshTracer }))),
+    ]
+    const ports = await Promise.all(servers.map((s) => listen(s as Server)))
+    // Each request is the one before with at most one input changed: a
+    // stale part shows only when everything else stays the same.
+    const choices = {
+      method: ['GET', 'POST', 'DELETE', 'PURGE', 'PROPFIND'],
+      version: ['1.1', '1.0'],
+      tls: [false, true],
+      local: ['127.0.0.1', '127.0.0.2'],
+      host: [undefined, 'a.test', 'a.test:8080', 'b.test:9090'],
+      forwardedHost: [undefined, 'proxy.test:8443', 'bad host!'],
+      forwardedProto: [undefined, 'https', 'JUNK'],
+      forwarded: [undefined, 'for=192.0.2.1;proto=https;host=fw.test', 'for="[2001:db8::1]:80"'],
+      forwardedFor: [undefined, '203.0.113.9', '198.51.100.2, 10.0.0.1'],
+      userAgent: [undefined, 'probe/1', 'probe/2'],
+    }
+    type Inputs = { -readonly [K in keyof typeof choices]: (typeof choices)[K][number] }
+    const fields = Object.keys(choices) as Array<keyof typeof choices>
+    // Sent `times` in a row: runs of alike requests are what the lead is for.
+    const step = fc.record({ field: fc.constantFrom(...fields), pick: fc.nat(), times: fc.integer({ min: 1, max: 3 }) })
+    let n = 0
+    try {
+      await fc.assert(
+        fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 30 }), async (steps) => {
+          const before = (await exported()).length
+          freshExporter.reset()
+          const paths: string[] = []
+          const r = Object.fromEntries(fields.map((f) => [f, choices[f][0]])) as Inputs
+          for (const { field, pick, times } of steps) {
+            const options = choices[field] as ReadonlyArray<Inputs[typeof field]>
+            ;(r as Record<string, unknown>)[field] = options[pick % options.length]
+            for (let t = 0; t < times; t++) {
+              const path = `/r/${n++}`
+              paths.push(path)
+              const lines = [`${r.method} ${path} HTTP/${r.version}`]
+              // HTTP/1.1 needs a Host (Node answers 400 without one).
+              const host = r.host ?? (r.version === '1.1' ? 'a.test' : undefined)
+              if (host !== undefined) lines.push(`Host: ${host}`)
+              if (r.forwardedHost !== undefined) lines.push(`X-Forwarded-Host: ${r.forwardedHost}`)
+              if (r.forwardedProto !== undefined) lines.push(`X-Forwarded-Proto: ${r.forwardedProto}`)
+              if (r.forwarded !== undefined) lines.push(`Forwarded: ${r.forwarded}`)
+              if (r.forwardedFor !== undefined) lines.push(`X-Forwarded-For: ${r.forwardedFor}`)
+              if (r.userAgent !== undefined) lines.push(`User-Agent: ${r.userAgent}`)
+              lines.push('Connection: close', '', '')
+              const head = lines.join('\r\n')
+              await send(ports[r.tls ? 1 : 0]!, r.tls, r.local, head)
+              await send(ports[r.tls ? 3 : 2]!, r.tls, r.local, head)
+            }
+          }
+          const fresh = await freshExporter.waitForSpans(paths.length)
+          const got = (await exported()).slice(before)
+          // Numbers as the decoded protobuf has them; peer ports differ between the two connections.
+          const comparable = (a: Record<string, unknown>): Record<string, unknown> => {
+            const { 'network.peer.port': _port, ...rest } = a
+            return Object.fromEntries(Object.entries(rest).map(([k, v]) => [k, typeof v === 'number' ? String(v) : v]))
+          }
+          expect(got.map((s) => s.attributes['url.path'])).toEqual(paths)
+          expect(got.map((s) => comparable(s.attributes))).toEqual(fresh.map((s) => comparable(s.attributes!)))
+        }),
+        { numRuns: 30 },
+      )
+    } finally {
+      for (const s of servers) s.close()
+    }
+  }, 60_000)
 })
 
 describe('tracer resolution for the HTTP layer', () => {

@@ -26,11 +26,11 @@ import {
   ATTR_USER_AGENT_ORIGINAL,
   DEFAULT_KNOWN_METHODS,
 } from '../semconv.ts'
-import { exceptionType, RecordingSpan, type AttributeSource, type Span } from '../span.ts'
+import { exceptionType, RecordingSpan, type AttributeLead, type AttributeSource, type Span } from '../span.ts'
 import { createTracer, ensureGlobalTracer, type Tracer, type TracerOptions } from '../tracer.ts'
 import { SpanKind, SpanStatusCode } from '../types.ts'
-import { firstForwardedFor, firstHeaderToken, nodeAddress, parseForwarded, parseHostPort } from './forwarded.ts'
 import { compileIgnore, type IgnoreRule } from './ignore.ts'
+import { RequestLead } from './request-lead.ts'
 import { DEFAULT_SENSITIVE_QUERY_PARAMS, redactQuery, sensitiveSet } from './redact.ts'
 // Builtins by process.getBuiltinModule(), not ES imports: start-up time (see @spanline/core's src/diag.ts).
 const { subscribe } = process.getBuiltinModule('node:diagnostics_channel')
@@ -152,8 +152,8 @@ class ServerRequestState implements AttributeSource {
     addRequestAttributes(this, span)
   }
 
-  fillAttributes(out: Array<string | number>): number {
-    return fillRequestAttributes(this, out)
+  fillAttributes(out: Array<string | number>, lead: AttributeLead): number {
+    return fillRequestAttributes(this, out, lead)
   }
 }
 
@@ -170,7 +170,7 @@ const MAX_ATTRIBUTES = 15
 
 /** HttpServerTracing's #addAttributes and #fill, for ServerRequestState (set in its static block). */
 let addRequestAttributes: (state: ServerRequestState, span: RecordingSpan) => void
-let fillRequestAttributes: (state: ServerRequestState, out: Array<string | number>) => number
+let fillRequestAttributes: (state: ServerRequestState, out: Array<string | number>, lead: AttributeLead) => number
 
 /**
  * Each traced request carries its state under a Symbol.for() key, so every
@@ -204,6 +204,8 @@ export class HttpServerTracing {
   readonly #responseHeaders: readonly string[]
   readonly #sensitive: ReadonlySet<string>
   readonly #knownMethods: ReadonlySet<string>
+  /** The attributes requests start with, as made for the last one (see #fill). */
+  readonly #lead: RequestLead = new RequestLead()
   /** The last request's method and what it was reported as: Node's parser hands out one string object per method. */
   #lastRawMethod: string = ''
   #lastMethod: string = '_OTHER'
@@ -335,7 +337,7 @@ export class HttpServerTracing {
 
   static {
     addRequestAttributes = (state, span) => state.owner.#addAttributes(state, span, true)
-    fillRequestAttributes = (state, out) => state.owner.#fill(state, out, state.phase === DEFERRED_FINISHED)
+    fillRequestAttributes = (state, out, lead) => state.owner.#fill(state, out, state.phase === DEFERRED_FINISHED, lead)
   }
 
   /**
@@ -349,7 +351,7 @@ export class HttpServerTracing {
     state.phase = SET
     // Handed over in one step (see RecordingSpan#adoptAttributes).
     const pairs: Array<string | number> = []
-    this.#fill(state, pairs, finished)
+    this.#fill(state, pairs, finished, null)
     if (!finished && span instanceof RecordingSpan && (pairs.length >> 1) + 2 > span.attributeCountLimit) {
       // Rare: a count limit too low for them all (and the route and status
       // code). Then those the conventions require go first, rather than
@@ -370,45 +372,19 @@ export class HttpServerTracing {
    *
    * The order is for that encoder, which copies each run of attributes
    * equal to the previous span's in one go (see writeSpanAttributes): those
-   * that are the same from one request to the next (method, scheme,
-   * protocol, host) first, then those of the client (address, user agent),
-   * the route and status code when known, and last the request's own (path,
-   * query) and the peer port, so that only those split the run. (Set by
-   * #finish, the route and status code come after them: a second run.)
+   * that are the same from one request to the next first (the lead: method,
+   * scheme, protocol, host, then those of the client: address, user agent;
+   * see RequestLead, which tells the encoder when they are the same as
+   * before), the route and status code when known, and last the request's
+   * own (path, query) and the peer port, so that only those split the run.
+   * (Set by #finish, the route and status code come after them: a second run.)
    */
-  #fill(state: ServerRequestState, out: Array<string | number>, finished: boolean): number {
-    const { headers, method } = state
-    const peer = state.peer
-    // Proxies first: Forwarded (RFC 7239), then the X-Forwarded-* family, then the connection.
-    const forwarded = headers.forwarded === undefined ? undefined : parseForwarded(headers.forwarded)
-    const scheme = forwarded?.proto ?? validScheme(firstHeaderToken(headers['x-forwarded-proto'])) ?? (state.encrypted ? 'https' : 'http')
-    // The conventions write "2" for HTTP/2, "1.1" for HTTP/1.1. A constant
-    // for 1.1: Node makes httpVersion a new string per request, and the
-    // encoder compares each value with the previous span's (see writeSpanAttributes).
-    const version = state.httpVersion
+  #fill(state: ServerRequestState, out: Array<string | number>, finished: boolean, lead: AttributeLead | null): number {
     // By index, not push(): `out` may be an array of the encoder's, longer
-    // than what is written now. Two stores per attribute written out, not a
-    // helper: inlining fifteen calls to one used up this function's inlining
-    // budget, and the header parsers it calls were left as calls (measured:
-    // ~330 more instructions per request, bench/instructions.mjs, Node 20).
-    let n = 0
-    out[n++] = ATTR_HTTP_REQUEST_METHOD; out[n++] = method
-    out[n++] = ATTR_URL_SCHEME; out[n++] = scheme
-    out[n++] = ATTR_NETWORK_PROTOCOL_VERSION; out[n++] = version === '1.1' ? '1.1' : version === '2.0' ? '2' : version
-    if (method !== state.rawMethod) { out[n++] = ATTR_HTTP_REQUEST_METHOD_ORIGINAL; out[n++] = state.rawMethod }
-    // Each source in turn: a malformed X-Forwarded-Host falls back to Host.
-    const host = parseHostPort(forwarded?.host) ?? parseHostPort(firstHeaderToken(headers['x-forwarded-host'])) ??
-      parseHostPort(headers.host ?? (headers[':authority'] as string | undefined))
-    if (host !== undefined) {
-      out[n++] = ATTR_SERVER_ADDRESS; out[n++] = host.address
-      if (host.port !== undefined) { out[n++] = ATTR_SERVER_PORT; out[n++] = host.port }
-    }
-    const forwardedFor = forwarded?.for ?? firstForwardedFor(headers['x-forwarded-for'])
-    const client = forwardedFor === undefined ? peer?.address : nodeAddress(forwardedFor)
-    if (client !== undefined) { out[n++] = ATTR_CLIENT_ADDRESS; out[n++] = client }
-    if (peer !== undefined) { out[n++] = ATTR_NETWORK_PEER_ADDRESS; out[n++] = peer.address }
-    const ua = headers['user-agent']
-    if (ua !== undefined) { out[n++] = ATTR_USER_AGENT_ORIGINAL; out[n++] = ua }
+    // than what is written now. Two stores per attribute, not a helper
+    // called for each (it used up this function's inlining budget).
+    let n = this.#lead.fillInto(state, out, lead)
+    const peer = state.peer
     if (finished) {
       // Deferred until now: the route, status code and error type, as #finish
       // would have set them. Here, before the path: they too mostly repeat
@@ -712,16 +688,6 @@ function byImportance(pairs: Array<string | number>): void {
   }
 }
 
-/** A URI scheme (RFC 3986 3.1), else undefined: junk in X-Forwarded-Proto never reaches url.scheme. */
-function validScheme(value: string | undefined): string | undefined {
-  if (value === undefined || value.length > 32) return undefined
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i)
-    const alpha = c >= 97 && c <= 122
-    if (!(alpha || (i > 0 && ((c >= 48 && c <= 57) || c === 43 || c === 45 || c === 46)))) return undefined
-  }
-  return value === '' ? undefined : value
-}
 
 /**
  * `{METHOD} {route}` names, made once per method and route rather than

@@ -3,7 +3,7 @@ import fc from 'fast-check'
 import protobuf from 'protobufjs'
 import { toUnixNanos, toUnixNanosHalves, toUnixNanosString } from '../../clock.ts'
 import { runWithContext } from '../../context.ts'
-import type { AttributeSource, ReadableSpan, RecordingSpan, Span } from '../../span.ts'
+import type { AttributeLead, AttributeSource, ReadableSpan, RecordingSpan, Span } from '../../span.ts'
 import { generateTraceId } from '../../ids.ts'
 import { TraceIdRatioSampler } from '../../sampling/ratio.ts'
 import { createTracer } from '../../tracer.ts'
@@ -687,6 +687,84 @@ describe('ProtobufSpanQueue (spans encoded soon after they end, taken as request
         for (const i of [0, 1]) if (pending[i]!.length > 0) check(queues[i]!.take(512).body, pending[i]!)
       }),
       { numRuns: 150 },
+    )
+  })
+
+  it('skips comparing only what a source vouches for: the same lead, stamps and length limit as the previous span (property)', () => {
+    // Sources as the HTTP server layer's (see AttributeLead and RequestLead):
+    // two lead objects whose two parts are remade now and then (new stamps,
+    // other values, another number of entries), some sources vouching for
+    // nothing; spans from a tracer without a length limit and from one whose
+    // limit cuts the lead's longer values. The encoder may copy a vouched
+    // part from the previous span only when all of these agree; whatever it
+    // does, every body must decode to the oracle's request for its spans.
+    const exporter = new InMemorySpanExporter()
+    const tracers = [
+      createTracer({ env: {}, serviceName: 'a', processors: [new SimpleSpanProcessor(exporter)] }),
+      createTracer({ env: {}, serviceName: 'a', spanLimits: { attributeValueLengthLimit: 5 }, processors: [new SimpleSpanProcessor(exporter)] }),
+    ]
+    const leads = [{ name: 'lead 0' }, { name: 'lead 1' }]
+    // What each part is, by lead and stamp: the same whenever they are (the contract).
+    const firstPart = (k: number, stamp: number): Array<string | number> =>
+      stamp % 3 === 0 ? ['l.a', `first-${k}-${stamp}`] : ['l.a', `first-${k}-${stamp}`, 'l.n', 10 * k + stamp, 'l.s', 'short']
+    const secondPart = (k: number, stamp: number): Array<string | number> => (stamp % 4 === 0 ? [] : ['l.c', `client-${k}-${stamp}`])
+    const push = fc.record({
+      tracer: fc.nat(1),
+      lead: fc.constantFrom(-1, 0, 1),
+      stamp: fc.integer({ min: 1, max: 4 }),
+      longStamp: fc.integer({ min: 1, max: 4 }),
+      rest: fc.uniqueArray(fc.record({ key: fc.constantFrom('k1', 'k2', 'k3'), value: fc.constantFrom<string | number>('x', 'y', 7, 'long value') }), { selector: (a) => a.key, maxLength: 3 }),
+    })
+    const op = fc.oneof(
+      { weight: 6, arbitrary: push },
+      { weight: 1, arbitrary: fc.record({ take: fc.integer({ min: 1, max: 6 }) }) },
+      { weight: 1, arbitrary: fc.record({ encode: fc.constant(true) }) },
+    )
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+        const queue = new ProtobufSpanQueue()
+        const pending: ReadableSpan[] = []
+        const all: ReadableSpan[] = []
+        const check = (body: Buffer, expected: readonly ReadableSpan[]): void => {
+          expect(toOtlpJson(decode(body))).toEqual(expectedRequest(expected))
+        }
+        for (const o of ops) {
+          if ('tracer' in o) {
+            exporter.reset()
+            const span = tracers[o.tracer]!.startSpan('GET /users/:id', { kind: SpanKind.SERVER }) as RecordingSpan
+            const k = Math.max(o.lead, 0)
+            const first = firstPart(k, o.stamp)
+            const second = secondPart(k, o.longStamp)
+            const pairs = [...first, ...second, ...o.rest.flatMap((a) => [a.key, a.value])]
+            span.deferAttributes({
+              addAttributes: (s: RecordingSpan) => s.adoptAttributes(pairs.slice(), true),
+              fillAttributes: (out: Array<string | number>, lead: AttributeLead): number => {
+                for (let i = 0; i < pairs.length; i++) out[i] = pairs[i]!
+                if (o.lead >= 0) {
+                  lead.key = leads[o.lead]!
+                  lead.stamp = o.stamp
+                  lead.count = first.length
+                  lead.longStamp = o.longStamp
+                  lead.longCount = first.length + second.length
+                }
+                return pairs.length
+              },
+            }, pairs.length >> 1)
+            span.end()
+            const ended = exporter.getFinishedSpans()[0]!
+            queue.push(ended)
+            pending.push(ended)
+            all.push(ended)
+          } else if ('take' in o) {
+            if (pending.length === 0) continue
+            check(queue.take(o.take).body, pending.splice(0, o.take))
+          } else if (all.length > 0) {
+            check(encodeProtobuf(all.slice(-4)), all.slice(-4))
+          }
+        }
+        if (pending.length > 0) check(queue.take(512).body, pending)
+      }),
+      { numRuns: 200 },
     )
   })
 

@@ -1012,6 +1012,19 @@ describe('ProtoWriter', () => {
     }
   })
 
+  it('writes known strings right when strings of one length, or of lengths 32 apart, alternate', () => {
+    // The cache in front of the map keeps one string per length (mod 32).
+    const strings = ['url.path', 'url.port', 'url.path', 'abc', 'x'.repeat(35), 'abd', 'abc', 'y'.repeat(35), 'url.port']
+    for (let round = 0; round < 3; round++) {
+      for (const s of strings) {
+        const w = new ProtoWriter()
+        w.reset(1)
+        w.string(0x0a, s, true)
+        expect(w.finish().equals(Buffer.concat([Buffer.from([0x0a, s.length]), Buffer.from(s)]))).toBe(true)
+      }
+    }
+  })
+
   it('writes many distinct strings right, more than the known-string cache keeps', () => {
     // More distinct names than the cache keeps (ids in span names): each still encodes right.
     for (let i = 0; i < 2000; i++) {

@@ -474,11 +474,17 @@ class KnownBytes {
 }
 const known = new Map<string, KnownBytes>()
 const MAX_KNOWN = 512
-/** The last two strings looked up (a span name and a key, in turn): a compare, where the map hashes and probes. */
-let lastA = ''
-let lastABytes = new KnownBytes(EMPTY_VIEW, 0)
-let lastB = ''
-let lastBBytes = lastABytes
+/**
+ * The last string looked up of each length (mod 32), and its bytes: a
+ * compare, where the map hashes and probes. By length rather than the last
+ * few looked up: a server span writes its name and then, after the run of
+ * attributes it copies, two keys (url.path, network.peer.port) when its
+ * connection is not the previous span's; three strings in turn never hit a
+ * cache of the two most recent, and strings of one length rarely alternate.
+ */
+const SLOTS = 32
+const slotStrings: string[] = new Array<string>(SLOTS).fill('')
+const slotBytes: KnownBytes[] = new Array<KnownBytes>(SLOTS).fill(new KnownBytes(EMPTY_VIEW, 0))
 
 /**
  * writeUtf8() for a string that is likely to be written again (a key, a
@@ -487,9 +493,9 @@ let lastBBytes = lastABytes
  * (whole words are copied), so the caller must have room for them.
  */
 export function writeKnownUtf8(buf: Buffer, view: DataView, s: string, pos: number): number {
+  const slot = s.length & (SLOTS - 1)
   let bytes: KnownBytes | undefined
-  if (s === lastA) bytes = lastABytes
-  else if (s === lastB) bytes = lastBBytes
+  if (slotStrings[slot] === s) bytes = slotBytes[slot]!
   else {
     bytes = known.get(s)
     if (bytes === undefined) {
@@ -502,10 +508,8 @@ export function writeKnownUtf8(buf: Buffer, view: DataView, s: string, pos: numb
       }
       return end
     }
-    lastB = lastA
-    lastBBytes = lastABytes
-    lastA = s
-    lastABytes = bytes
+    slotStrings[slot] = s
+    slotBytes[slot] = bytes
   }
   // Words, not set(): a native call costs more than a few dozen byte moves.
   const words = bytes.words

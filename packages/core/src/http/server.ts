@@ -688,7 +688,6 @@ function byImportance(pairs: Array<string | number>): void {
   }
 }
 
-
 /**
  * `{METHOD} {route}` names, made once per method and route rather than
  * concatenated per request (a fresh string each time, which the encoder then

@@ -85,7 +85,8 @@ export interface AttributeSource {
  * fillAttributes() may say about the entries it wrote first. Two fills that
  * give the same `key` (compared by identity), `limit` and `stamp` wrote the
  * same first `count` entries (keys and values, in order); with the same
- * `longStamp` too, the same first `longCount`. The protobuf encoder, which
+ * `longStamp` too, the same first `longCount`; with the same `longestStamp`
+ * as well, the same first `longestCount`. The protobuf encoder, which
  * compares each span's attributes with the previous one's to copy those
  * that repeat (see writeSpanAttributes), then need not compare those. One
  * per encoder, reused: the fill sets it.
@@ -97,6 +98,8 @@ export class AttributeLead {
   count: number = 0
   longStamp: number = 0
   longCount: number = 0
+  longestStamp: number = 0
+  longestCount: number = 0
   /** The length limit the span cut string values to (see fillDeferredAttributes): the values depend on it too. */
   limit: number = Infinity
 }

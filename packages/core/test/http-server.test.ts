@@ -623,9 +623,16 @@ describe('the attributes requests start with, made once for a run of alike reque
     const shared = new HttpServerTracing({ tracer })
     const { tracer: freshTracer, exporter: freshExporter } = memoryTracer()
     const tlsOptions = { key: readFileSync(join(__dirname, 'fixtures', 'tls', 'key.pem')), cert: readFileSync(join(__dirname, 'fixtures', 'tls', 'cert.pem')) }
+    // The request says how it ends (a route, a status code, an error), so that outcomes repeat and change too.
     const handler = (tracing: () => HttpServerTracing) => (req: IncomingMessage, res: ServerResponse): void => {
       const t = tracing()
-      runWithContext(t.start(req, res), () => res.end('ok'))
+      runWithContext(t.start(req, res), () => {
+        const outcome = String(req.headers['x-outcome'])
+        if (outcome.startsWith('/')) t.setRoute(req, outcome)
+        if (outcome === 'error') t.recordError(req, new RangeError('bad'))
+        res.statusCode = outcome === 'error' ? 500 : outcome === '404' ? 404 : 200
+        res.end('ok')
+      })
     }
     // The same requests go to servers sharing one HttpServerTracing (exported
     // as protobuf) and to servers making a new one for each request (its
@@ -650,6 +657,7 @@ describe('the attributes requests start with, made once for a run of alike reque
       forwarded: [undefined, 'for=192.0.2.1;proto=https;host=fw.test', 'for="[2001:db8::1]:80"'],
       forwardedFor: [undefined, '203.0.113.9', '198.51.100.2, 10.0.0.1'],
       userAgent: [undefined, 'probe/1', 'probe/2'],
+      outcome: ['/r/:n', '/other/:n', '404', 'error'],
     }
     type Inputs = { -readonly [K in keyof typeof choices]: (typeof choices)[K][number] }
     const fields = Object.keys(choices) as Array<keyof typeof choices>
@@ -678,7 +686,7 @@ describe('the attributes requests start with, made once for a run of alike reque
               if (r.forwarded !== undefined) lines.push(`Forwarded: ${r.forwarded}`)
               if (r.forwardedFor !== undefined) lines.push(`X-Forwarded-For: ${r.forwardedFor}`)
               if (r.userAgent !== undefined) lines.push(`User-Agent: ${r.userAgent}`)
-              lines.push('Connection: close', '', '')
+              lines.push(`X-Outcome: ${r.outcome}`, 'Connection: close', '', '')
               const head = lines.join('\r\n')
               await send(ports[r.tls ? 1 : 0]!, r.tls, r.local, head)
               await send(ports[r.tls ? 3 : 2]!, r.tls, r.local, head)

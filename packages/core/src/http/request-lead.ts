@@ -1,8 +1,11 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import {
   ATTR_CLIENT_ADDRESS,
+  ATTR_ERROR_TYPE,
   ATTR_HTTP_REQUEST_METHOD,
   ATTR_HTTP_REQUEST_METHOD_ORIGINAL,
+  ATTR_HTTP_RESPONSE_STATUS_CODE,
+  ATTR_HTTP_ROUTE,
   ATTR_NETWORK_PEER_ADDRESS,
   ATTR_NETWORK_PROTOCOL_VERSION,
   ATTR_SERVER_ADDRESS,
@@ -21,6 +24,9 @@ export interface LeadInputs {
   readonly encrypted: boolean
   readonly headers: IncomingHttpHeaders
   readonly peer: { readonly address: string } | undefined
+  readonly route: string | undefined
+  readonly status: number | undefined
+  readonly errorType: string | undefined
 }
 
 /** Stamps of RequestLead parts: each remade part gets a new one, never used before by any lead. */
@@ -30,7 +36,7 @@ let stamps = 0
  * The attributes a server span starts with, which mostly repeat from one
  * request to the next, and what they were made from. One per
  * HttpServerTracing, remade in place (no allocation per request) whenever a
- * request's inputs differ from the last one's, in two parts:
+ * request's inputs differ from the last one's, in three parts:
  *
  * - the server's: method (and the original method when not a known one),
  *   scheme, protocol version, server address and port, made from the
@@ -38,7 +44,9 @@ let stamps = 0
  *   headers: the same across clients;
  * - the client's: client address, peer address and user agent, made from
  *   the connection's peer and the X-Forwarded-For, Forwarded and User-Agent
- *   headers: different clients differ here without remaking the server's.
+ *   headers: different clients differ here without remaking the server's;
+ * - once the request has finished, its outcome: route, status code and
+ *   error type (most requests in a row are the same route's 200s).
  *
  * Why: the protobuf encoder copies the attributes a span shares with the
  * previous one in one go, but has to compare each (some 90 instructions
@@ -73,14 +81,20 @@ export class RequestLead {
   // What the client's part is beyond its inputs (the peer's address, the user agent), and its stamp.
   clientAddress: string | undefined = undefined
   clientStamp: number = 0
+  // The outcome's part is its inputs; its stamp.
+  route: string | undefined = undefined
+  status: number | undefined = undefined
+  errorType: string | undefined = undefined
+  outcomeStamp: number = 0
 
   /**
    * Writes the lead attributes of the request `r` into `out` as pairs from
-   * index 0, remaking either part first if its inputs differ from the last
-   * request's; returns how many entries it wrote. With `lead`, says which
-   * entries are the same as for the previous requests with the same stamps.
+   * index 0 (with `finished`, its outcome too), remaking a part first if
+   * its inputs differ from the last request's; returns how many entries it
+   * wrote. With `lead`, says which entries are the same as for the previous
+   * requests with the same stamps.
    */
-  fillInto(r: LeadInputs, out: Array<string | number>, lead: AttributeLead | null): number {
+  fillInto(r: LeadInputs, out: Array<string | number>, finished: boolean, lead: AttributeLead | null): number {
     const headers = r.headers
     const forwarded = headers.forwarded
     const forwardedProto = headers['x-forwarded-proto']
@@ -120,12 +134,30 @@ export class RequestLead {
     if (this.clientAddress !== undefined) { out[n++] = ATTR_CLIENT_ADDRESS; out[n++] = this.clientAddress }
     if (peerAddress !== undefined) { out[n++] = ATTR_NETWORK_PEER_ADDRESS; out[n++] = peerAddress }
     if (userAgent !== undefined) { out[n++] = ATTR_USER_AGENT_ORIGINAL; out[n++] = userAgent }
+    const clientCount = n
+    // Unfinished (a span the app ended itself), the part is empty: stamp 0.
+    let outcomeStamp = 0
+    if (finished) {
+      const { route, status, errorType } = r
+      if (route !== this.route || status !== this.status || errorType !== this.errorType) {
+        this.route = route
+        this.status = status
+        this.errorType = errorType
+        this.outcomeStamp = ++stamps
+      }
+      outcomeStamp = this.outcomeStamp
+      if (route !== undefined) { out[n++] = ATTR_HTTP_ROUTE; out[n++] = route }
+      if (status !== undefined) { out[n++] = ATTR_HTTP_RESPONSE_STATUS_CODE; out[n++] = status }
+      if (errorType !== undefined) { out[n++] = ATTR_ERROR_TYPE; out[n++] = errorType }
+    }
     if (lead !== null) {
       lead.key = this
       lead.stamp = this.serverStamp
       lead.count = serverCount
       lead.longStamp = this.clientStamp
-      lead.longCount = n
+      lead.longCount = clientCount
+      lead.longestStamp = outcomeStamp
+      lead.longestCount = n
     }
     return n
   }

@@ -383,16 +383,11 @@ export class HttpServerTracing {
     // By index, not push(): `out` may be an array of the encoder's, longer
     // than what is written now. Two stores per attribute, not a helper
     // called for each (it used up this function's inlining budget).
-    let n = this.#lead.fillInto(state, out, lead)
+    // With `finished`, the route, status code and error type too (deferred
+    // until now: as #finish would have set them), before the path: they too
+    // mostly repeat from request to request, so they join the first run.
+    let n = this.#lead.fillInto(state, out, finished, lead)
     const peer = state.peer
-    if (finished) {
-      // Deferred until now: the route, status code and error type, as #finish
-      // would have set them. Here, before the path: they too mostly repeat
-      // from request to request, so they join the first run.
-      if (state.route !== undefined) { out[n++] = ATTR_HTTP_ROUTE; out[n++] = state.route }
-      if (state.status !== undefined) { out[n++] = ATTR_HTTP_RESPONSE_STATUS_CODE; out[n++] = state.status }
-      if (state.errorType !== undefined) { out[n++] = ATTR_ERROR_TYPE; out[n++] = state.errorType }
-    }
     out[n++] = ATTR_URL_PATH; out[n++] = state.path
     if (state.queryAt !== -1) { out[n++] = ATTR_URL_QUERY; out[n++] = redactQuery(state.target.slice(state.queryAt + 1), this.#sensitive) }
     if (peer?.port !== undefined) { out[n++] = ATTR_NETWORK_PEER_PORT; out[n++] = peer.port }

@@ -692,7 +692,7 @@ describe('ProtobufSpanQueue (spans encoded soon after they end, taken as request
 
   it('skips comparing only what a source vouches for: the same lead, stamps and length limit as the previous span (property)', () => {
     // Sources as the HTTP server layer's (see AttributeLead and RequestLead):
-    // two lead objects whose two parts are remade now and then (new stamps,
+    // two lead objects whose three parts are remade now and then (new stamps,
     // other values, another number of entries), some sources vouching for
     // nothing; spans from a tracer without a length limit and from one whose
     // limit cuts the lead's longer values. The encoder may copy a vouched
@@ -708,11 +708,13 @@ describe('ProtobufSpanQueue (spans encoded soon after they end, taken as request
     const firstPart = (k: number, stamp: number): Array<string | number> =>
       stamp % 3 === 0 ? ['l.a', `first-${k}-${stamp}`] : ['l.a', `first-${k}-${stamp}`, 'l.n', 10 * k + stamp, 'l.s', 'short']
     const secondPart = (k: number, stamp: number): Array<string | number> => (stamp % 4 === 0 ? [] : ['l.c', `client-${k}-${stamp}`])
+    const thirdPart = (k: number, stamp: number): Array<string | number> => (stamp === 3 ? [] : ['l.r', `route-${k}-${stamp}`, 'l.o', 200 + stamp])
     const push = fc.record({
       tracer: fc.nat(1),
       lead: fc.constantFrom(-1, 0, 1),
       stamp: fc.integer({ min: 1, max: 4 }),
       longStamp: fc.integer({ min: 1, max: 4 }),
+      longestStamp: fc.integer({ min: 1, max: 3 }),
       rest: fc.uniqueArray(fc.record({ key: fc.constantFrom('k1', 'k2', 'k3'), value: fc.constantFrom<string | number>('x', 'y', 7, 'long value') }), { selector: (a) => a.key, maxLength: 3 }),
     })
     const op = fc.oneof(
@@ -735,7 +737,8 @@ describe('ProtobufSpanQueue (spans encoded soon after they end, taken as request
             const k = Math.max(o.lead, 0)
             const first = firstPart(k, o.stamp)
             const second = secondPart(k, o.longStamp)
-            const pairs = [...first, ...second, ...o.rest.flatMap((a) => [a.key, a.value])]
+            const third = thirdPart(k, o.longestStamp)
+            const pairs = [...first, ...second, ...third, ...o.rest.flatMap((a) => [a.key, a.value])]
             span.deferAttributes({
               addAttributes: (s: RecordingSpan) => s.adoptAttributes(pairs.slice(), true),
               fillAttributes: (out: Array<string | number>, lead: AttributeLead): number => {
@@ -746,6 +749,8 @@ describe('ProtobufSpanQueue (spans encoded soon after they end, taken as request
                   lead.count = first.length
                   lead.longStamp = o.longStamp
                   lead.longCount = first.length + second.length
+                  lead.longestStamp = o.longestStamp
+                  lead.longestCount = first.length + second.length + third.length
                 }
                 return pairs.length
               },

@@ -302,7 +302,7 @@ function writeAttributes(w: ProtoWriter, tag: number, attributes: Attributes): v
  * batch back to back. Interleaved kinds (a server span and its client
  * spans) each keep their own. Array values never match (fresh copies on every span).
  * Attributes a deferred source vouches for (see AttributeLead) are not even
- * compared: a server span's first eight or so.
+ * compared: a server span's first ten or so.
  */
 class AttributeSnapshot {
   /**
@@ -328,6 +328,7 @@ class AttributeSnapshot {
   leadLimit: number = Infinity
   leadStamp: number = 0
   leadLongStamp: number = 0
+  leadLongestStamp: number = 0
 }
 
 /**
@@ -384,7 +385,8 @@ function writeSpanAttributes(w: ProtoWriter, pairs: readonly AttributeValue[], c
   const leadKey = lead.key
   let vouched = 0
   if (old !== null && leadKey !== null && leadKey === snap.leadKey && lead.limit === snap.leadLimit && lead.stamp === snap.leadStamp) {
-    vouched = Math.min((lead.longStamp === snap.leadLongStamp ? lead.longCount : lead.count) >> 1, same)
+    const count = lead.longStamp !== snap.leadLongStamp ? lead.count : lead.longestStamp !== snap.leadLongestStamp ? lead.longCount : lead.longestCount
+    vouched = Math.min(count >> 1, same)
   }
   let ends = snap.next
   if (ends.length < n) ends = snap.next = new Int32Array(n * 2)
@@ -415,6 +417,7 @@ function writeSpanAttributes(w: ProtoWriter, pairs: readonly AttributeValue[], c
   snap.leadLimit = lead.limit
   snap.leadStamp = lead.stamp
   snap.leadLongStamp = lead.longStamp
+  snap.leadLongestStamp = lead.longestStamp
   return snap
 }
 

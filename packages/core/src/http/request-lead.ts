@@ -65,13 +65,13 @@ export class RequestLead {
   host: string | undefined = undefined
   /** HTTP/2's :authority, read only when there is no Host header. */
   authority: string | string[] | undefined = undefined
+  /** The Forwarded header (RFC 7239), an input of both parts: as each part was last made from it. */
+  serverForwarded: string | undefined = undefined
   // Inputs of the client's part.
+  clientForwarded: string | undefined = undefined
   forwardedFor: string | string[] | undefined = undefined
   peerAddress: string | undefined = undefined
   userAgent: string | undefined = undefined
-  /** The Forwarded header (RFC 7239): an input of both parts. */
-  forwarded: string | undefined = undefined
-  serverForwarded: string | undefined = undefined
   // What the server's part is (read by fillInto), and its stamp (0: never made, matches nothing).
   scheme: string = ''
   version: string = ''
@@ -110,7 +110,7 @@ export class RequestLead {
     const serverStale = r.rawMethod !== this.rawMethod || r.httpVersion !== this.httpVersion ||
       r.encrypted !== this.encrypted || forwarded !== this.serverForwarded || forwardedProto !== this.forwardedProto ||
       forwardedHost !== this.forwardedHost || host !== this.host || (host === undefined && headers[':authority'] !== this.authority)
-    const clientStale = forwarded !== this.forwarded || forwardedFor !== this.forwardedFor || peerAddress !== this.peerAddress || userAgent !== this.userAgent
+    const clientStale = forwarded !== this.clientForwarded || forwardedFor !== this.forwardedFor || peerAddress !== this.peerAddress || userAgent !== this.userAgent
     if (serverStale || clientStale) {
       // Once for both parts: a Forwarded header names the proto and host as well as the client.
       const parsed = forwarded === undefined ? undefined : parseForwarded(forwarded)
@@ -191,7 +191,7 @@ export class RequestLead {
 
   #makeClient(forwarded: string | undefined, parsed: ForwardedInfo | undefined, forwardedFor: string | string[] | undefined,
     peerAddress: string | undefined, userAgent: string | undefined): void {
-    this.forwarded = forwarded
+    this.clientForwarded = forwarded
     this.forwardedFor = forwardedFor
     this.peerAddress = peerAddress
     this.userAgent = userAgent

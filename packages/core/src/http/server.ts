@@ -380,12 +380,10 @@ export class HttpServerTracing {
    * (Set by #finish, the route and status code come after them: a second run.)
    */
   #fill(state: ServerRequestState, out: Array<string | number>, finished: boolean, lead: AttributeLead | null): number {
-    // By index, not push(): `out` may be an array of the encoder's, longer
-    // than what is written now. Two stores per attribute, not a helper
-    // called for each (it used up this function's inlining budget).
-    // With `finished`, the route, status code and error type too (deferred
-    // until now: as #finish would have set them), before the path: they too
-    // mostly repeat from request to request, so they join the first run.
+    // The lead (with `finished`, the route, status code and error type too,
+    // as #finish would have set them), then the request's own. By index, not
+    // push(): `out` may be an array of the encoder's, longer than what is
+    // written now.
     let n = this.#lead.fillInto(state, out, finished, lead)
     const peer = state.peer
     out[n++] = ATTR_URL_PATH; out[n++] = state.path

@@ -36,15 +36,16 @@ function decode(bytes: Uint8Array): Json {
  * Deferred attributes (as the HTTP server layer defers a span's): given to
  * the span when read, written into the encoder's own array when encoded.
  */
-function pairSource(pairs: Array<string | number>, calls = { added: 0, filled: 0 }): AttributeSource {
+function pairSource(pairs: Array<string | number>, calls = { added: 0, filled: 0 }, vouch?: (lead: AttributeLead) => void): AttributeSource {
   return {
     addAttributes(span: RecordingSpan): void {
       calls.added++
       span.adoptAttributes(pairs.slice(), true)
     },
-    fillAttributes(out: Array<string | number>): number {
+    fillAttributes(out: Array<string | number>, lead: AttributeLead): number {
       calls.filled++
       for (let i = 0; i < pairs.length; i++) out[i] = pairs[i]!
+      vouch?.(lead)
       return pairs.length
     },
   }
@@ -161,6 +162,11 @@ function expectedRequest(spans: readonly ReadableSpan[]): Json {
       }
     }),
   }
+}
+
+/** Expects `body` to decode to the oracle's request for `spans`. */
+function expectBodyOf(body: Uint8Array, spans: readonly ReadableSpan[]): void {
+  expect(toOtlpJson(decode(body))).toEqual(expectedRequest(spans))
 }
 
 // ---------------------------------------------------------------------------
@@ -527,7 +533,7 @@ describe('encodeProtobuf', () => {
     const many = exporter.getFinishedSpans()
     const bytes = encodeProtobuf(many)
     expect(bytes.length).toBeGreaterThan(2 * 1024 * 1024)
-    expect(toOtlpJson(decode(bytes))).toEqual(expectedRequest(many))
+    expectBodyOf(bytes, many)
   })
 
   it('round-trips random attribute maps unchanged (property)', () => {
@@ -576,7 +582,7 @@ describe('ProtobufSpanQueue (spans encoded soon after they end, taken as request
     expect(count).toBe(6)
     expect(queue.length).toBe(0)
     expect(body.equals(encodeProtobuf(spans))).toBe(true)
-    expect(toOtlpJson(decode(body))).toEqual(expectedRequest(spans))
+    expectBodyOf(body, spans)
   })
 
   it('takes the oldest spans first, at most the batch size, for any order of pushes and takes (property)', () => {
@@ -653,9 +659,6 @@ describe('ProtobufSpanQueue (spans encoded soon after they end, taken as request
         const queues = [new ProtobufSpanQueue(), new ProtobufSpanQueue()]
         const pending: ReadableSpan[][] = [[], []]
         const all: ReadableSpan[] = []
-        const check = (body: Buffer, expected: readonly ReadableSpan[]): void => {
-          expect(toOtlpJson(decode(body))).toEqual(expectedRequest(expected))
-        }
         for (const o of ops) {
           if ('queue' in o) {
             exporter.reset()
@@ -679,12 +682,12 @@ describe('ProtobufSpanQueue (spans encoded soon after they end, taken as request
           } else if ('take' in o) {
             if (pending[o.from]!.length === 0) continue
             const { body } = queues[o.from]!.take(o.take)
-            check(body, pending[o.from]!.splice(0, o.take))
+            expectBodyOf(body, pending[o.from]!.splice(0, o.take))
           } else if (all.length > 0) {
-            check(encodeProtobuf(all.slice(-5)), all.slice(-5))
+            expectBodyOf(encodeProtobuf(all.slice(-5)), all.slice(-5))
           }
         }
-        for (const i of [0, 1]) if (pending[i]!.length > 0) check(queues[i]!.take(512).body, pending[i]!)
+        for (const i of [0, 1]) if (pending[i]!.length > 0) expectBodyOf(queues[i]!.take(512).body, pending[i]!)
       }),
       { numRuns: 150 },
     )
@@ -727,9 +730,6 @@ describe('ProtobufSpanQueue (spans encoded soon after they end, taken as request
         const queue = new ProtobufSpanQueue()
         const pending: ReadableSpan[] = []
         const all: ReadableSpan[] = []
-        const check = (body: Buffer, expected: readonly ReadableSpan[]): void => {
-          expect(toOtlpJson(decode(body))).toEqual(expectedRequest(expected))
-        }
         for (const o of ops) {
           if ('tracer' in o) {
             exporter.reset()
@@ -739,22 +739,16 @@ describe('ProtobufSpanQueue (spans encoded soon after they end, taken as request
             const second = secondPart(k, o.longStamp)
             const third = thirdPart(k, o.longestStamp)
             const pairs = [...first, ...second, ...third, ...o.rest.flatMap((a) => [a.key, a.value])]
-            span.deferAttributes({
-              addAttributes: (s: RecordingSpan) => s.adoptAttributes(pairs.slice(), true),
-              fillAttributes: (out: Array<string | number>, lead: AttributeLead): number => {
-                for (let i = 0; i < pairs.length; i++) out[i] = pairs[i]!
-                if (o.lead >= 0) {
-                  lead.key = leads[o.lead]!
-                  lead.stamp = o.stamp
-                  lead.count = first.length
-                  lead.longStamp = o.longStamp
-                  lead.longCount = first.length + second.length
-                  lead.longestStamp = o.longestStamp
-                  lead.longestCount = first.length + second.length + third.length
-                }
-                return pairs.length
-              },
-            }, pairs.length >> 1)
+            const vouch = o.lead < 0 ? undefined : (lead: AttributeLead): void => {
+              lead.key = leads[o.lead]!
+              lead.stamp = o.stamp
+              lead.count = first.length
+              lead.longStamp = o.longStamp
+              lead.longCount = first.length + second.length
+              lead.longestStamp = o.longestStamp
+              lead.longestCount = first.length + second.length + third.length
+            }
+            span.deferAttributes(pairSource(pairs, undefined, vouch), pairs.length >> 1)
             span.end()
             const ended = exporter.getFinishedSpans()[0]!
             queue.push(ended)
@@ -762,12 +756,12 @@ describe('ProtobufSpanQueue (spans encoded soon after they end, taken as request
             all.push(ended)
           } else if ('take' in o) {
             if (pending.length === 0) continue
-            check(queue.take(o.take).body, pending.splice(0, o.take))
+            expectBodyOf(queue.take(o.take).body, pending.splice(0, o.take))
           } else if (all.length > 0) {
-            check(encodeProtobuf(all.slice(-4)), all.slice(-4))
+            expectBodyOf(encodeProtobuf(all.slice(-4)), all.slice(-4))
           }
         }
-        if (pending.length > 0) check(queue.take(512).body, pending)
+        if (pending.length > 0) expectBodyOf(queue.take(512).body, pending)
       }),
       { numRuns: 200 },
     )

@@ -41,6 +41,17 @@ export function installHttpServer(tracing: HttpServerTracing): void {
       debug('could not start the SERVER span; request handled untraced: %o', err)
       return Reflect.apply(emit, this, arguments) as boolean
     }
-    return runWithContext(context, Reflect.apply, emit, this, arguments) as boolean
+    // Node emits 'request' with the request and response only, passed on by
+    // name. `arguments` is only read here and handed to Reflect.apply above,
+    // so V8 never makes the object: passed to another function, it would be
+    // made for every event.
+    if (arguments.length === 3) return runWithContext(context, emitRequest, emit, this, req, res)
+    const args: unknown[] = [event, req, res]
+    for (let i = 3; i < arguments.length; i++) args.push(arguments[i])
+    return runWithContext(context, Reflect.apply, emit, this, args) as boolean
   } as Emit
+}
+
+function emitRequest(emit: Emit, server: unknown, req: unknown, res: unknown): boolean {
+  return emit.call(server, 'request', req, res)
 }

@@ -49,6 +49,30 @@ describe('traceRequests: a plain node:http server', () => {
     expect(span!.statusCode).toBe(SpanStatusCode.ERROR)
   })
 
+  it('calls the listener as Node would: the server as `this`, the request and response only, its return value passed back', async () => {
+    const { tracer, exporter } = memoryTracer()
+    const calls: { self: unknown; args: number }[] = []
+    const listener = traceRequests(function (this: unknown, _req: IncomingMessage, res: ServerResponse): string {
+      calls.push({ self: this, args: arguments.length })
+      res.end('ok')
+      return 'returned'
+    }, { tracer })
+    const server = createServer(listener)
+    const port = await listen(server)
+    expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe('ok')
+    await exporter.waitForSpans(1)
+    server.close()
+    expect(calls).toEqual([{ self: server, args: 2 }])
+    // Called directly, as a wrapper of another listener would.
+    const req = new IncomingMessage(new Socket())
+    req.method = 'GET'
+    req.url = '/direct'
+    const self = {}
+    expect(listener.call(self, req, new ServerResponse(req))).toBe('returned')
+    expect(calls[1]).toEqual({ self, args: 2 })
+    req.socket.destroy()
+  })
+
   it('lets a router layer name the span by its route, and records errors once', async () => {
     const { tracer, exporter } = memoryTracer()
     const tracing = new HttpServerTracing({ tracer })

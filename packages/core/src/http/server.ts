@@ -754,6 +754,11 @@ export function traceRequests<L extends (req: IncomingMessage, res: ServerRespon
   if (typeof listener !== 'function') throw new TracingError(ERR_INVALID_ARGUMENT, 'traceRequests() takes a request listener function')
   const tracing = new HttpServerTracing(options)
   return function tracedRequestListener(this: unknown, req: IncomingMessage, res: ServerResponse): unknown {
-    return registry.storage.run(tracing.start(req, res), Reflect.apply, listener, this, [req, res])
+    return registry.storage.run(tracing.start(req, res), callListener, listener, this, req, res)
   } as L
+}
+
+/** `listener` called as Node's server calls it, without an array of its arguments per request. */
+function callListener(listener: (req: IncomingMessage, res: ServerResponse) => unknown, self: unknown, req: IncomingMessage, res: ServerResponse): unknown {
+  return listener.call(self, req, res)
 }

@@ -43,8 +43,8 @@ export function installHttpServer(tracing: HttpServerTracing): void {
     }
     // Node emits 'request' with the request and response only, passed on by
     // name. `arguments` is only read here and handed to Reflect.apply above,
-    // so V8 never makes the object: passed to another function, it would be
-    // made for every event.
+    // so V8's optimised code never makes the object; passed to another
+    // function, it would be made on every call.
     if (arguments.length === 3) return runWithContext(context, emitRequest, emit, this, req, res)
     const args: unknown[] = [event, req, res]
     for (let i = 3; i < arguments.length; i++) args.push(arguments[i])
